@@ -1,0 +1,60 @@
+// config/config: mxguard's configuration, loaded from TOML (toml++) through ONE option table
+// (section, name, type, default, bounds, help). The same table drives parsing, validation,
+// `check-config` and the generated reference docs/config.md, so they cannot disagree.
+//
+// SECURITY: the relay policy is built from here, so loading is strict: an unknown key, a wrong
+// type, a value out of bounds, a malformed CIDR or domain is an error with file:line:column, never
+// a silent default. Closed is the default: allow_open_relay is false unless set by name.
+// Exceptions from toml++ are caught here and become config_error values.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/inet.hpp"
+#include "core/result.hpp"
+#include "policy/relay.hpp"
+
+namespace mx::config {
+
+struct smtpd_config {
+  std::vector<inet::endpoint> listen;               // default ["127.0.0.1:2525"]
+  std::string hostname;                             // default "localhost.localdomain"? see table
+  std::vector<std::string> local_domains;           // canonical
+  std::vector<std::string> relay_domains;           // canonical
+  std::vector<inet::cidr> trusted_networks;         // default ["127.0.0.0/8", "::1/128"]
+  std::vector<inet::ip_address> own_addresses;      // extra addresses that are "us"
+  std::vector<policy::restriction> relay_restrictions;  // default policy::default_restrictions()
+  std::uint32_t max_recipients = 100;
+  std::uint64_t max_message_size = 10485760;
+  std::uint32_t max_errors = 10;
+  bool soft_reject = false;
+  bool allow_open_relay = false;
+};
+
+struct config {
+  std::string source;  // file name the config came from (for messages)
+  smtpd_config smtpd;
+};
+
+struct config_error {
+  std::string file;
+  int line = 0;    // 1-based; 0 when unknown (unreadable file)
+  int column = 0;  // 1-based; 0 when unknown
+  std::string message;
+  std::string to_string() const;  // "file:line:column: message"
+};
+
+expected<config, config_error> load_file(const std::string& path);
+expected<config, config_error> load_string(std::string_view toml_text, std::string_view source_name);
+
+// The relay policy this config describes. Own addresses are the listen addresses that are not
+// wildcards, plus smtpd.own_addresses.
+policy::relay_config relay_policy(const config& cfg);
+
+// docs/config.md, generated from the option table.
+std::string reference_markdown();
+
+}  // namespace mx::config
