@@ -17,6 +17,8 @@ namespace mx {
 
 template <class E>
 struct unexpected {
+  // A constructor, not an aggregate: clang 14 has no parenthesized aggregate initialization.
+  explicit unexpected(E e) : error(std::move(e)) {}
   E error;
 };
 template <class E>
