@@ -1,0 +1,644 @@
+#include "net/smtp_server.hpp"
+
+#include <asio.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <map>
+#include <optional>
+
+#include "core/log.hpp"
+#include "queue/spool.hpp"
+#include "queue/sync_batcher.hpp"
+
+namespace mx::net {
+
+namespace {
+
+using asio::awaitable;
+using asio::use_awaitable;
+using asio::ip::tcp;
+using clock_type = std::chrono::steady_clock;
+constexpr auto as_tuple = asio::experimental::as_tuple(use_awaitable);
+
+inet::ip_address to_inet(const asio::ip::address& a) {
+  inet::ip_address out;
+  if (a.is_v4()) {
+    out.fam = inet::ip_address::family::v4;
+    const auto b = a.to_v4().to_bytes();
+    std::copy(b.begin(), b.end(), out.bytes.begin());
+  } else {
+    out.fam = inet::ip_address::family::v6;
+    const auto b = a.to_v6().to_bytes();
+    std::copy(b.begin(), b.end(), out.bytes.begin());
+  }
+  return out;
+}
+
+tcp::endpoint to_asio(const inet::endpoint& e) {
+  if (e.address.is_v4()) {
+    asio::ip::address_v4::bytes_type b{};
+    std::copy_n(e.address.bytes.begin(), 4, b.begin());
+    return {asio::ip::address_v4(b), e.port};
+  }
+  asio::ip::address_v6::bytes_type b{};
+  std::copy_n(e.address.bytes.begin(), 16, b.begin());
+  return {asio::ip::address_v6(b), e.port};
+}
+
+std::string bracketed(const inet::ip_address& ip) {
+  return ip.is_v6() && !ip.is_v4_mapped() ? "[IPv6:" + ip.to_string() + "]"
+                                          : "[" + ip.unmapped().to_string() + "]";
+}
+
+std::string rfc5322_date() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  ::gmtime_r(&now, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+  return buf;
+}
+
+std::string new_queue_id() {
+  static std::atomic<std::uint32_t> counter{0};
+  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+  return fmt::format("{:X}{:02X}", us, counter.fetch_add(1) & 0xff);
+}
+
+std::string ip_key(const inet::ip_address& ip) {
+  const inet::ip_address u = ip.unmapped();
+  return std::string(reinterpret_cast<const char*>(u.bytes.data()), u.is_v4() ? 4 : 16);
+}
+
+// Awaits a group-commit flush; resumes on the caller's executor with the errno (0: durable).
+template <class Token>
+auto async_flush(queue::sync_batcher& batcher, Token&& token) {
+  return asio::async_initiate<Token, void(int)>(
+      [&batcher](auto handler) {
+        auto h = std::make_shared<decltype(handler)>(std::move(handler));
+        batcher.request([h](int err) {
+          auto ex = asio::get_associated_executor(*h);
+          asio::post(ex, [h, err]() mutable { (*h)(err); });
+        });
+      },
+      token);
+}
+
+}  // namespace
+
+// ---- connection_counter ----
+
+connection_counter::admit connection_counter::try_add(const inet::ip_address& ip,
+                                                      std::size_t max_total,
+                                                      std::size_t max_per_ip) {
+  std::lock_guard lock(mu_);
+  if (total_ >= max_total) return admit::too_many;
+  std::size_t& n = per_ip_[ip_key(ip)];
+  if (n >= max_per_ip) {
+    if (n == 0) per_ip_.erase(ip_key(ip));
+    return admit::too_many_from_ip;
+  }
+  ++n;
+  ++total_;
+  return admit::ok;
+}
+
+void connection_counter::remove(const inet::ip_address& ip) {
+  std::lock_guard lock(mu_);
+  auto it = per_ip_.find(ip_key(ip));
+  if (it == per_ip_.end()) return;
+  if (--it->second == 0) per_ip_.erase(it);
+  --total_;
+}
+
+std::size_t connection_counter::total() const {
+  std::lock_guard lock(mu_);
+  return total_;
+}
+
+// ---- the server ----
+
+class connection;
+
+struct smtp_server::impl : std::enable_shared_from_this<impl> {
+  asio::io_context& ioc;
+  mutable std::mutex settings_mu;
+  std::shared_ptr<const smtp_settings> settings_;
+  std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
+  connection_counter counter;
+  std::unique_ptr<queue::sync_batcher> batcher;
+  std::atomic<bool> stopping{false};
+  std::atomic<std::size_t> in_data{0};
+  std::mutex conns_mu;
+  std::map<connection*, std::weak_ptr<connection>> conns;
+
+  explicit impl(asio::io_context& io) : ioc(io) {}
+
+  std::shared_ptr<const smtp_settings> settings() const {
+    std::lock_guard lock(settings_mu);
+    return settings_;
+  }
+  awaitable<void> accept_loop(tcp::acceptor* acceptor);
+};
+
+class connection : public std::enable_shared_from_this<connection> {
+ public:
+  connection(std::shared_ptr<smtp_server::impl> server, tcp::socket socket,
+             std::shared_ptr<const smtp_settings> settings, tcp::endpoint peer)
+      : server_(std::move(server)),
+        socket_(std::move(socket)),
+        timer_(socket_.get_executor()),
+        settings_(std::move(settings)),
+        peer_(to_inet(peer.address())),
+        peer_text_(fmt::format("{}:{}", bracketed(peer_), peer.port())),
+        session_(settings_->session) {}
+
+  awaitable<void> run();
+  void shutdown();  // on this connection's strand
+  tcp::socket::executor_type executor() { return socket_.get_executor(); }
+
+ private:
+  struct disposition {
+    bool local = false;
+    policy::mailbox_ref mailbox;  // local
+    std::string address;          // the recipient's mailbox as sent
+  };
+
+  awaitable<void> watchdog();
+  awaitable<std::optional<std::string_view>> read_some();
+  awaitable<bool> write_all(std::string bytes);
+  awaitable<bool> process(smtp::step st);
+  awaitable<smtp::reply> decide(smtp::session_request& req);
+  smtp::reply decide_recipient(const smtp::address& rcpt);
+  awaitable<smtp::reply> store(std::string content);
+  void set_deadline(clock_type::duration d);
+  clock_type::duration phase_timeout() const;
+  void log_reject(std::string_view stage, const smtp::reply& r, const smtp::address* rcpt);
+  std::string envelope_text(const smtp::address* rcpt) const;
+
+  std::shared_ptr<smtp_server::impl> server_;
+  tcp::socket socket_;
+  asio::steady_timer timer_;
+  std::shared_ptr<const smtp_settings> settings_;
+  inet::ip_address peer_;
+  std::string peer_text_;
+  smtp::server_session session_;
+  clock_type::time_point deadline_ = clock_type::time_point::max();
+  clock_type::time_point lifetime_end_ = clock_type::time_point::max();
+  clock_type::time_point data_started_{};
+  bool timed_out_ = false;
+  bool shutting_down_ = false;
+  bool counted_in_data_ = false;
+  std::vector<disposition> dispositions_;
+};
+
+void connection::set_deadline(clock_type::duration d) {
+  const auto now = clock_type::now();
+  const auto next = std::min(now + d, lifetime_end_);
+  const bool sooner = next < deadline_;
+  deadline_ = next;
+  if (sooner) timer_.cancel();  // wake the watchdog so it re-arms for the earlier deadline
+}
+
+clock_type::duration connection::phase_timeout() const {
+  const auto& t = settings_->timeouts;
+  switch (session_.current_phase()) {
+    case smtp::phase::data: {
+      // Between blocks, but never past the whole DATA phase limit.
+      const auto elapsed = clock_type::now() - data_started_;
+      const clock_type::duration left = t.data_term - std::min<clock_type::duration>(elapsed, t.data_term);
+      return std::min<clock_type::duration>(left, t.data_block);
+    }
+    case smtp::phase::command:
+      if (session_.helo().empty()) return t.greeting;
+      if (session_.current_transaction().sender) return t.rcpt;
+      return t.mail;
+    default:
+      return t.idle;
+  }
+}
+
+awaitable<void> connection::watchdog() {
+  auto self = shared_from_this();
+  while (socket_.is_open()) {
+    timer_.expires_at(deadline_);
+    co_await timer_.async_wait(as_tuple);
+    if (!socket_.is_open()) break;
+    if (clock_type::now() >= deadline_) {
+      timed_out_ = true;
+      deadline_ = clock_type::time_point::max();  // re-armed by the next read or write
+      std::error_code ec;
+      socket_.cancel(ec);  // the pending read or write completes with operation_aborted
+    }
+  }
+}
+
+awaitable<std::optional<std::string_view>> connection::read_some() {
+  // Wait for readability, then read into a per-thread buffer: idle sessions hold no buffer.
+  thread_local std::array<char, 16384> buffer;
+  for (;;) {
+    auto [ec] = co_await socket_.async_wait(tcp::socket::wait_read, as_tuple);
+    if (ec) co_return std::nullopt;
+    std::error_code rec;
+    const std::size_t n = socket_.read_some(asio::buffer(buffer), rec);
+    if (rec == asio::error::would_block || rec == asio::error::try_again) continue;
+    if (rec || n == 0) co_return std::nullopt;
+    co_return std::string_view(buffer.data(), n);
+  }
+}
+
+awaitable<bool> connection::write_all(std::string bytes) {
+  if (bytes.empty()) co_return true;
+  set_deadline(settings_->timeouts.idle);
+  auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(bytes), as_tuple);
+  co_return !ec;
+}
+
+std::string connection::envelope_text(const smtp::address* rcpt) const {
+  const auto& txn = session_.current_transaction();
+  std::string out;
+  if (txn.sender) out += fmt::format(" from=<{}>", txn.sender->mailbox());
+  if (rcpt != nullptr) out += fmt::format(" to=<{}>", rcpt->mailbox());
+  out += fmt::format(" proto={} helo=<{}>", session_.esmtp() ? "ESMTP" : "SMTP", session_.helo());
+  return out;
+}
+
+void connection::log_reject(std::string_view stage, const smtp::reply& r, const smtp::address* rcpt) {
+  log::info("reject: {} from {}: {} {} {};{}", stage, peer_text_, r.code, r.enhanced, r.text(),
+            envelope_text(rcpt));
+}
+
+smtp::reply connection::decide_recipient(const smtp::address& rcpt) {
+  const auto& txn = session_.current_transaction();
+  policy::relay_request req;
+  req.client = peer_;
+  req.helo = session_.helo();
+  req.sender = txn.sender ? &*txn.sender : nullptr;
+  req.recipient = &rcpt;
+  const policy::verdict v = policy::evaluate(settings_->relay, req);
+  if (!v.permitted()) {
+    log_reject("RCPT", v.reply, &rcpt);
+    return v.reply;
+  }
+  if (v.k == policy::verdict::kind::permit_relay) {
+    dispositions_.push_back({false, {}, rcpt.mailbox()});
+    return smtp::server_session::recipient_ok();
+  }
+  // Local: the mailbox comes from the recipients table, never from the envelope.
+  const auto& local_domains = settings_->relay.local_domains;
+  std::string domain = rcpt.domain_key;
+  if (rcpt.kind != smtp::domain_kind::name) {  // <Postmaster>, user@[our address]
+    domain = local_domains.empty() ? std::string() : local_domains.front();
+  }
+  const std::string local = rcpt.has(smtp::address_flag::unqualified) ? "postmaster" : rcpt.local_part;
+  const auto mailbox = settings_->recipients.find(local, domain);
+  if (!mailbox) {
+    const auto r = smtp::reply::make(
+        550, "5.1.1",
+        fmt::format("<{}>: Recipient address rejected: User unknown in local recipient table",
+                    rcpt.mailbox()));
+    log_reject("RCPT", r, &rcpt);
+    return r;
+  }
+  dispositions_.push_back({true, *mailbox, rcpt.mailbox()});
+  return smtp::server_session::recipient_ok();
+}
+
+awaitable<smtp::reply> connection::store(std::string content) {
+  const auto& txn = session_.current_transaction();
+  const std::string id = new_queue_id();
+  const std::string sender = txn.sender ? txn.sender->mailbox() : std::string();
+  const char* with = session_.esmtp() ? (txn.smtputf8 ? "UTF8SMTP" : "ESMTP") : "SMTP";
+  std::string received = fmt::format("Received: from {} ({})\r\n\tby {} (mxguard) with {} id {}",
+                                     session_.helo(), bracketed(peer_), settings_->session.hostname,
+                                     with, id);
+  if (dispositions_.size() == 1) received += fmt::format("\r\n\tfor <{}>", dispositions_[0].address);
+  received += fmt::format("; {}\r\n", rfc5322_date());
+
+  queue::maildir_store maildir(settings_->mail_dir, settings_->session.hostname);
+  queue::relay_queue relayq(settings_->queue_dir, settings_->session.hostname);
+  std::map<std::string, std::vector<policy::mailbox_ref>> by_domain;
+  queue::envelope relay_env{sender, {}};
+  for (const auto& d : dispositions_) {
+    if (d.local) {
+      by_domain[d.mailbox.domain].push_back(d.mailbox);
+    } else {
+      relay_env.recipients.push_back(d.address);
+    }
+  }
+  const std::string local_head = fmt::format("Return-Path: <{}>\r\n", sender) + received;
+  struct staged_local {
+    queue::staged_file file;
+    const std::vector<policy::mailbox_ref>* boxes;
+  };
+  std::vector<staged_local> staged;
+  std::optional<queue::staged_file> staged_relay;
+  auto discard_all = [&] {
+    for (auto& s : staged) maildir.discard(s.file);
+    if (staged_relay) relayq.discard(*staged_relay);
+  };
+  auto fail = [&](std::string_view what) {
+    log::error("{}: {} failed for message from {}: {}", id, "storage", peer_text_, what);
+    return smtp::reply::make(451, "4.3.0", "Error: queue file write error");
+  };
+
+  // 1. Write each copy (one per local domain, one for the relay queue); no fsync yet.
+  for (const auto& [domain, boxes] : by_domain) {
+    auto s = maildir.stage(boxes.front(), local_head, content);
+    if (!s) {
+      discard_all();
+      co_return fail(s.error().message);
+    }
+    staged.push_back({std::move(*s), &boxes});
+  }
+  if (!relay_env.recipients.empty()) {
+    auto s = relayq.stage(relay_env, received, content);
+    if (!s) {
+      discard_all();
+      co_return fail(s.error().message);
+    }
+    staged_relay = std::move(*s);
+  }
+  // 2. Group-commit flush: the data is on disk.
+  if (const int err = co_await async_flush(*server_->batcher, use_awaitable); err != 0) {
+    discard_all();
+    co_return fail(std::strerror(err));
+  }
+  // 3. Publish into new/ (all or nothing), then flush the directory entries.
+  std::vector<std::string> published;
+  auto unpublish = [&] {
+    for (const auto& p : published) ::unlink(p.c_str());
+  };
+  for (auto& s : staged) {
+    auto linked = maildir.publish(s.file, *s.boxes);
+    if (!linked) {
+      unpublish();
+      discard_all();
+      co_return fail(linked.error().message);
+    }
+    published.insert(published.end(), linked->begin(), linked->end());
+  }
+  if (staged_relay) {
+    auto path = relayq.publish(*staged_relay);
+    if (!path) {
+      unpublish();
+      discard_all();
+      co_return fail(path.error().message);
+    }
+    published.push_back(*path);
+  }
+  if (const int err = co_await async_flush(*server_->batcher, use_awaitable); err != 0) {
+    unpublish();
+    co_return fail(std::strerror(err));
+  }
+  std::size_t local_count = 0;
+  for (const auto& d : dispositions_) local_count += d.local ? 1 : 0;
+  log::info("{}: accepted from {} from=<{}> size={} nrcpt={} local={} relay={}", id, peer_text_,
+            sender, content.size(), dispositions_.size(), local_count,
+            dispositions_.size() - local_count);
+  co_return smtp::reply::make(250, "2.0.0", "Ok: queued as " + id);
+}
+
+awaitable<smtp::reply> connection::decide(smtp::session_request& req) {
+  if (std::holds_alternative<smtp::sender_request>(req)) {
+    dispositions_.clear();  // a new transaction
+    co_return smtp::server_session::sender_ok();
+  }
+  if (auto* r = std::get_if<smtp::recipient_request>(&req)) {
+    co_return decide_recipient(r->recipient);
+  }
+  auto& m = std::get<smtp::message_request>(req);
+  co_return co_await store(std::move(m.content));
+}
+
+awaitable<bool> connection::process(smtp::step st) {
+  std::string out;
+  for (;;) {
+    if (st.pregreet) log::info("PREGREET from {}", peer_text_);
+    if (st.sync_error) log::info("improper command pipelining from {}", peer_text_);
+    out += st.wire();
+    if (st.close || !st.request) break;
+    smtp::reply r = co_await decide(*st.request);
+    st = session_.resolve(r);
+  }
+  const bool ok = co_await write_all(std::move(out));
+  co_return ok && !session_.closed();
+}
+
+awaitable<void> connection::run() {
+  auto self = shared_from_this();
+  std::error_code ec;
+  socket_.non_blocking(true, ec);
+  socket_.set_option(tcp::no_delay(true), ec);
+  const auto& t = settings_->timeouts;
+  lifetime_end_ = clock_type::now() + t.session_lifetime;
+  asio::co_spawn(socket_.get_executor(), watchdog(), asio::detached);
+  log::info("connect from {}", peer_text_);
+
+  bool alive = true;
+  if (t.greet_delay.count() > 0) {
+    // postscreen-style: a client that talks before the banner is a bot that does not wait.
+    set_deadline(t.greet_delay);
+    auto early = co_await read_some();
+    if (early) {
+      alive = co_await process(session_.feed(*early));
+    } else if (!timed_out_) {
+      alive = false;  // gone before the banner
+    }
+    timed_out_ = false;
+  }
+  if (alive) alive = co_await process(session_.greet());
+  while (alive && !session_.closed()) {
+    if (shutting_down_ && session_.current_phase() != smtp::phase::data) {
+      co_await write_all(smtp::reply::make(421, "4.3.2", settings_->session.hostname +
+                                                             " Service shutting down").wire());
+      break;
+    }
+    set_deadline(phase_timeout());
+    auto data = co_await read_some();
+    if (!data) {
+      if (timed_out_ && !shutting_down_) {
+        log::info("timeout after {} from {}",
+                  session_.current_phase() == smtp::phase::data ? "DATA" : "command", peer_text_);
+        timed_out_ = false;
+        co_await process(session_.timeout());
+      } else if (shutting_down_) {
+        timed_out_ = false;
+        continue;  // the loop head says goodbye
+      }
+      break;
+    }
+    const bool was_data = session_.current_phase() == smtp::phase::data;
+    smtp::step st = session_.feed(*data);
+    const bool now_data = session_.current_phase() == smtp::phase::data;
+    if (!was_data && now_data) {
+      data_started_ = clock_type::now();
+      if (!counted_in_data_) ++server_->in_data;
+      counted_in_data_ = true;
+    }
+    if (counted_in_data_ && !now_data) {
+      --server_->in_data;
+      counted_in_data_ = false;
+    }
+    alive = co_await process(std::move(st));
+    if (session_.current_phase() == smtp::phase::data && !counted_in_data_) {
+      data_started_ = clock_type::now();
+      ++server_->in_data;
+      counted_in_data_ = true;
+    }
+  }
+  if (counted_in_data_) --server_->in_data;
+  log::info("disconnect from {} {}", peer_text_, session_.command_summary());
+  socket_.shutdown(tcp::socket::shutdown_both, ec);
+  socket_.close(ec);
+  timer_.cancel();
+  server_->counter.remove(peer_);
+  std::lock_guard lock(server_->conns_mu);
+  server_->conns.erase(this);
+}
+
+void connection::shutdown() {
+  shutting_down_ = true;
+  const auto p = session_.current_phase();
+  if (p != smtp::phase::data && p != smtp::phase::deciding) {
+    std::error_code ec;
+    socket_.cancel(ec);
+  }
+}
+
+awaitable<void> smtp_server::impl::accept_loop(tcp::acceptor* acceptor) {
+  auto self = shared_from_this();
+  for (;;) {
+    auto [ec, socket] = co_await acceptor->async_accept(asio::make_strand(ioc), as_tuple);
+    if (stopping) co_return;
+    if (ec) {
+      if (ec == asio::error::operation_aborted) co_return;
+      log::warn("accept: {}", ec.message());
+      asio::steady_timer pause(acceptor->get_executor(), std::chrono::milliseconds(100));
+      co_await pause.async_wait(as_tuple);  // EMFILE and kin: back off, then retry
+      continue;
+    }
+    std::error_code pec;
+    const tcp::endpoint peer = socket.remote_endpoint(pec);
+    if (pec) continue;
+    auto current = settings();
+    const inet::ip_address ip = to_inet(peer.address());
+    const auto admit = counter.try_add(ip, current->max_connections, current->max_connections_per_ip);
+    if (admit != connection_counter::admit::ok) {
+      const bool per_ip = admit == connection_counter::admit::too_many_from_ip;
+      log::warn("{} from {}", per_ip ? "too many connections per IP" : "too many connections",
+                bracketed(ip));
+      auto bye = std::make_shared<std::string>(
+          smtp::reply::make(421, "4.7.0",
+                            per_ip ? current->session.hostname + " Error: too many connections from " +
+                                         bracketed(ip)
+                                   : current->session.hostname + " Error: too many connections")
+              .wire());
+      auto sock = std::make_shared<tcp::socket>(std::move(socket));
+      asio::async_write(*sock, asio::buffer(*bye), [sock, bye](std::error_code, std::size_t) {
+        std::error_code ignored;
+        sock->shutdown(tcp::socket::shutdown_both, ignored);
+        sock->close(ignored);
+      });
+      continue;
+    }
+    auto conn = std::make_shared<connection>(self, std::move(socket), current, peer);
+    {
+      std::lock_guard lock(conns_mu);
+      conns.emplace(conn.get(), conn);
+    }
+    asio::co_spawn(conn->executor(), conn->run(), asio::detached);
+  }
+}
+
+// ---- smtp_server ----
+
+smtp_server::smtp_server(asio::io_context& ioc, std::shared_ptr<const smtp_settings> settings)
+    : impl_(std::make_shared<impl>(ioc)) {
+  impl_->settings_ = settings;
+  // Storage first: a server that cannot store must not accept.
+  for (const std::string& dir : {settings->mail_dir, settings->queue_dir}) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) throw std::system_error(ec, "cannot create " + dir);
+    if (::access(dir.c_str(), W_OK | X_OK) != 0) {
+      throw std::system_error(errno, std::generic_category(), dir + " is not writable");
+    }
+  }
+  queue::relay_queue(settings->queue_dir, settings->session.hostname).prepare();
+  impl_->batcher = std::make_unique<queue::sync_batcher>(
+      std::vector<std::string>{settings->mail_dir, settings->queue_dir});
+  for (const auto& ep : settings->listen) {
+    auto acc = std::make_unique<tcp::acceptor>(asio::make_strand(ioc));
+    const tcp::endpoint endpoint = to_asio(ep);
+    std::error_code ec;
+    acc->open(endpoint.protocol(), ec);
+    if (!ec && endpoint.address().is_v6()) acc->set_option(asio::ip::v6_only(true), ec);
+    if (!ec) acc->set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) acc->bind(endpoint, ec);
+    if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) throw std::system_error(ec, "cannot listen on " + ep.to_string());
+    impl_->acceptors.push_back(std::move(acc));
+  }
+}
+
+smtp_server::~smtp_server() = default;
+
+void smtp_server::start() {
+  for (auto& acc : impl_->acceptors) {
+    asio::co_spawn(acc->get_executor(), impl_->accept_loop(acc.get()), asio::detached);
+  }
+}
+
+void smtp_server::reload(std::shared_ptr<const smtp_settings> settings) {
+  std::lock_guard lock(impl_->settings_mu);
+  impl_->settings_ = std::move(settings);
+}
+
+void smtp_server::begin_shutdown() {
+  impl_->stopping = true;
+  for (auto& acc : impl_->acceptors) {
+    tcp::acceptor* a = acc.get();
+    asio::post(a->get_executor(), [a] {
+      std::error_code ec;
+      a->close(ec);
+    });
+  }
+  std::vector<std::shared_ptr<connection>> live;
+  {
+    std::lock_guard lock(impl_->conns_mu);
+    for (auto& [ptr, weak] : impl_->conns) {
+      if (auto c = weak.lock()) live.push_back(std::move(c));
+    }
+  }
+  for (auto& c : live) {
+    asio::post(c->executor(), [c] { c->shutdown(); });
+  }
+}
+
+std::size_t smtp_server::sessions() const { return impl_->counter.total(); }
+
+std::size_t smtp_server::sessions_in_data() const { return impl_->in_data.load(); }
+
+std::vector<inet::endpoint> smtp_server::bound() const {
+  std::vector<inet::endpoint> out;
+  for (const auto& acc : impl_->acceptors) {
+    std::error_code ec;
+    const auto ep = acc->local_endpoint(ec);
+    if (ec) continue;
+    out.push_back(inet::endpoint{to_inet(ep.address()), ep.port()});
+  }
+  return out;
+}
+
+}  // namespace mx::net

@@ -1,0 +1,113 @@
+// net/smtp_server: the thin Asio shell around smtp::server_session. It only moves bytes, time
+// and files: reads feed the session, replies are written back, requests are answered by asking
+// policy::evaluate and the recipient table and by storing messages through queue/. One
+// io_context runs on a thread per core; each connection is a C++20 coroutine on its own strand.
+//
+// Deadlines: every read and write runs under a per-connection watchdog timer whose deadline
+// follows the session phase (RFC 5321 4.5.3.2: greeting, MAIL, RCPT, DATA initiation, data
+// block, DATA termination, server idle) and never passes the total session lifetime. A slow
+// client (slowloris) costs one idle socket and one timer until its deadline, nothing else.
+// Reads wait for readability and then read into a per-thread buffer, so an idle session holds no
+// read buffer.
+//
+// SECURITY:
+//  - max_connections (total) and max_connections_per_ip: 421 4.7.0 beyond, before any parsing.
+//  - greet_delay: a client that talks before the banner is a pregreet (554, close), as
+//    postscreen does.
+//  - 250 after DATA only when the message is durable (queue/spool + sync_batcher): written,
+//    flushed, linked into new/, flushed again. A storage error is 451 4.3.0 and nothing partial
+//    is left in new/.
+//  - Recipients are judged by policy::evaluate on the client's real address; HELO and sender
+//    never grant relaying. No XCLIENT, no PROXY protocol: such input is an unknown command.
+//  - Shared state (connection counts) is only reachable through a locked accessor.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/inet.hpp"
+#include "policy/recipients.hpp"
+#include "policy/relay.hpp"
+#include "smtp/session.hpp"
+
+namespace asio {
+class io_context;
+}
+
+namespace mx::queue {
+class sync_batcher;
+}
+
+namespace mx::net {
+
+struct smtp_timeouts {
+  std::chrono::milliseconds greet_delay{0};        // banner delay (pregreet detection)
+  std::chrono::seconds greeting{300};              // banner -> first command
+  std::chrono::seconds mail{300};                  // waiting for MAIL
+  std::chrono::seconds rcpt{300};                  // waiting for RCPT / DATA
+  std::chrono::seconds data_init{120};             // 354 -> first data bytes
+  std::chrono::seconds data_block{180};            // between data blocks
+  std::chrono::seconds data_term{600};             // the whole DATA phase, 354 -> "."
+  std::chrono::seconds idle{300};                  // any other wait, and each write
+  std::chrono::seconds session_lifetime{3600};     // whole connection
+};
+
+// One generation of settings. Immutable once built; SIGHUP swaps in a new one for new sessions.
+struct smtp_settings {
+  std::vector<inet::endpoint> listen;
+  smtp::session_config session;
+  policy::relay_config relay;
+  policy::recipient_table recipients;
+  std::string mail_dir = "var/mail";
+  std::string queue_dir = "var/queue";
+  std::size_t max_connections = 1000;
+  std::size_t max_connections_per_ip = 50;
+  smtp_timeouts timeouts;
+  bool allow_open_relay = false;  // logged with each relay acceptance when the proof failed
+};
+
+// Connection counts, only handed out locked.
+class connection_counter {
+ public:
+  enum class admit { ok, too_many, too_many_from_ip };
+  admit try_add(const inet::ip_address& ip, std::size_t max_total, std::size_t max_per_ip);
+  void remove(const inet::ip_address& ip);
+  std::size_t total() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::size_t total_ = 0;
+  std::unordered_map<std::string, std::size_t> per_ip_;  // key: address bytes
+};
+
+class smtp_server {
+ public:
+  // Binds every listener now (throws std::system_error naming the address on failure: port in
+  // use, permission) and prepares mail_dir and queue_dir (throws if unusable).
+  smtp_server(asio::io_context& ioc, std::shared_ptr<const smtp_settings> settings);
+  ~smtp_server();
+  smtp_server(const smtp_server&) = delete;
+  smtp_server& operator=(const smtp_server&) = delete;
+
+  void start();                                               // begin accepting
+  void reload(std::shared_ptr<const smtp_settings> settings);  // for new sessions
+  // Stops accepting and closes idle sessions with 421; sessions inside DATA may finish.
+  void begin_shutdown();
+  std::size_t sessions() const;
+  std::size_t sessions_in_data() const;
+  std::vector<inet::endpoint> bound() const;  // actual addresses (port 0 resolved)
+
+  struct impl;
+
+ private:
+  std::shared_ptr<impl> impl_;
+};
+
+}  // namespace mx::net
