@@ -20,23 +20,27 @@
 namespace mx::config {
 
 struct smtpd_config {
-  std::vector<inet::endpoint> listen;               // default ["127.0.0.1:2525"]
-  std::string hostname;                             // default "localhost.localdomain"? see table
-  std::vector<std::string> local_domains;           // canonical
-  std::vector<std::string> relay_domains;           // canonical
-  std::vector<inet::cidr> trusted_networks;         // default ["127.0.0.0/8", "::1/128"]
-  std::vector<inet::ip_address> own_addresses;      // extra addresses that are "us"
+  std::vector<inet::endpoint> listen;                   // default ["127.0.0.1:2525"]
+  std::string hostname;                                 // canonical; default "localhost"
+  std::vector<std::string> local_domains;               // canonical
+  std::vector<std::string> relay_domains;               // canonical
+  std::vector<inet::cidr> trusted_networks;             // default ["127.0.0.0/8", "::1/128"]
+  std::vector<inet::ip_address> own_addresses;          // extra addresses that are "us"
   std::vector<policy::restriction> relay_restrictions;  // default policy::default_restrictions()
   std::uint32_t max_recipients = 100;
   std::uint64_t max_message_size = 10485760;
   std::uint32_t max_errors = 10;
   bool soft_reject = false;
   bool allow_open_relay = false;
+
+  friend bool operator==(const smtpd_config&, const smtpd_config&) = default;
 };
 
 struct config {
   std::string source;  // file name the config came from (for messages)
   smtpd_config smtpd;
+
+  friend bool operator==(const config&, const config&) = default;
 };
 
 struct config_error {
@@ -44,11 +48,12 @@ struct config_error {
   int line = 0;    // 1-based; 0 when unknown (unreadable file)
   int column = 0;  // 1-based; 0 when unknown
   std::string message;
-  std::string to_string() const;  // "file:line:column: message"
+  std::string to_string() const;  // "file:line:column: message"; "file: message" when line is 0
 };
 
 expected<config, config_error> load_file(const std::string& path);
-expected<config, config_error> load_string(std::string_view toml_text, std::string_view source_name);
+expected<config, config_error> load_string(std::string_view toml_text,
+                                           std::string_view source_name);
 
 // The relay policy this config describes. Own addresses are the listen addresses that are not
 // wildcards, plus smtpd.own_addresses.
@@ -56,5 +61,9 @@ policy::relay_config relay_policy(const config& cfg);
 
 // docs/config.md, generated from the option table.
 std::string reference_markdown();
+
+// Every option's effective value (defaults included) as a TOML document, from the option table.
+// load_string(effective_toml(c)) gives back c (bar `source`): `check-config --show` prints it.
+std::string effective_toml(const config& cfg);
 
 }  // namespace mx::config

@@ -1,0 +1,47 @@
+// `mxguard check-config`, `version` and `config-reference`: load, prove, report on stdout.
+#include <cstdio>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "cli/commands.hpp"
+#include "cli/report.hpp"
+#include "config/config.hpp"
+#include "policy/relay_proof.hpp"
+
+namespace mx::cli {
+
+int run_version() {
+  fmt::print("mxguard {}\n", MXGUARD_VERSION);
+  return exit_ok;
+}
+
+int run_config_reference() {
+  fmt::print("{}", config::reference_markdown());
+  return exit_ok;
+}
+
+int run_check_config(const std::string& config_path, bool show) {
+  auto cfg = config::load_file(config_path);
+  if (!cfg) {
+    fmt::print(stderr, "{}\n", cfg.error().to_string());
+    return exit_invalid;
+  }
+  if (show) fmt::print("{}\n", config::effective_toml(*cfg));
+  const auto proof = policy::prove_relay_safety(config::relay_policy(*cfg), cfg->smtpd.hostname);
+  if (proof.safe()) {
+    fmt::print("{}\n", safe_summary(proof));
+    return exit_ok;
+  }
+  for (const auto& line : unsafe_report(proof)) fmt::print("{}\n", line);
+  if (cfg->smtpd.allow_open_relay) {
+    fmt::print(
+        "smtpd.allow_open_relay = true: `mxguard serve` would start with this config anyway, "
+        "warning at start and every hour.\n");
+  } else {
+    fmt::print("`mxguard serve` refuses to start with this config.\n");
+  }
+  return exit_unsafe;
+}
+
+}  // namespace mx::cli

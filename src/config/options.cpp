@@ -1,0 +1,382 @@
+// The option table: every configuration key mxguard knows, in one place. To add an option, add a
+// row here and a member to the struct in config.hpp; parsing, validation, defaults, `check-config
+// --show` and docs/config.md follow from the row.
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "config/option_table.hpp"
+#include "core/inet.hpp"
+#include "core/result.hpp"
+#include "policy/relay.hpp"
+#include "smtp/address.hpp"
+
+namespace mx::config::detail {
+namespace {
+
+// A member of a section struct inside `config`, so one row can read and write it.
+template <class S, class T>
+struct field {
+  S config::*section;
+  T S::*member;
+  T& operator()(config& c) const { return (c.*section).*member; }
+  const T& operator()(const config& c) const { return (c.*section).*member; }
+};
+
+problem at(const toml::node& node, std::string message) {
+  const auto& begin = node.source().begin;
+  return problem{static_cast<int>(begin.line), static_cast<int>(begin.column), std::move(message)};
+}
+
+problem wrong_type(const toml::node& node, std::string_view key, std::string_view want) {
+  return at(node, fmt::format("{}: expected {}, got {}", key, want, type_name(node.type())));
+}
+
+option bool_option(std::string section, std::string name, bool def, std::string help,
+                   field<smtpd_config, bool> f) {
+  option o;
+  o.section = std::move(section);
+  o.name = std::move(name);
+  o.type = "boolean";
+  o.default_toml = def ? "true" : "false";
+  o.bounds = "true or false";
+  o.help = std::move(help);
+  const std::string key = o.key();
+  o.apply = [key, f](const toml::node& node, config& out) -> std::optional<problem> {
+    const auto* v = node.as_boolean();
+    if (v == nullptr) return wrong_type(node, key, "a boolean (true or false)");
+    f(out) = v->get();
+    return std::nullopt;
+  };
+  o.show = [f](const config& c) -> std::string { return f(c) ? "true" : "false"; };
+  return o;
+}
+
+template <class T>
+option integer_option(std::string section, std::string name, std::int64_t def, std::int64_t min,
+                      std::int64_t max, std::string help, field<smtpd_config, T> f) {
+  static_assert(std::is_integral_v<T>);
+  option o;
+  o.section = std::move(section);
+  o.name = std::move(name);
+  o.type = "integer";
+  o.default_toml = std::to_string(def);
+  o.bounds = fmt::format("{} .. {}", min, max);
+  o.help = std::move(help);
+  const std::string key = o.key();
+  const std::string bounds = o.bounds;
+  o.apply = [key, bounds, min, max, f](const toml::node& node,
+                                       config& out) -> std::optional<problem> {
+    const auto* v = node.as_integer();
+    if (v == nullptr) return wrong_type(node, key, "an integer");
+    const std::int64_t n = v->get();
+    if (n < min || n > max) {
+      return at(node, fmt::format("{}: {} is out of bounds ({})", key, n, bounds));
+    }
+    f(out) = static_cast<T>(n);
+    return std::nullopt;
+  };
+  o.show = [f](const config& c) { return std::to_string(f(c)); };
+  return o;
+}
+
+// A string that must be a domain name; stored in canonical form.
+option domain_option(std::string section, std::string name, const std::string& def,
+                     std::string help, field<smtpd_config, std::string> f) {
+  option o;
+  o.section = std::move(section);
+  o.name = std::move(name);
+  o.type = "domain";
+  o.default_toml = toml_string(def);
+  o.bounds = "a domain name (RFC 5321), stored lowercase without a trailing dot";
+  o.help = std::move(help);
+  const std::string key = o.key();
+  o.apply = [key, f](const toml::node& node, config& out) -> std::optional<problem> {
+    const auto* v = node.as_string();
+    if (v == nullptr) return wrong_type(node, key, "a string (a domain name)");
+    auto canonical = smtp::canonical_domain(v->get());
+    if (!canonical) {
+      return at(node, fmt::format("{}: {} is not a domain name (RFC 5321 Domain syntax)", key,
+                                  display_text(v->get())));
+    }
+    f(out) = std::move(*canonical);
+    return std::nullopt;
+  };
+  o.show = [f](const config& c) { return toml_string(f(c)); };
+  return o;
+}
+
+// How one list item is read from its string and written back. `parse` returns the reason an
+// item is refused as a phrase that follows the quoted item: "is not a CIDR network".
+template <class T>
+struct item_codec {
+  std::function<expected<T, std::string>(std::string_view text)> parse;
+  std::function<std::string(const T& item)> text;
+};
+
+template <class T>
+option list_option(std::string section, std::string name, std::string type,
+                   const std::vector<std::string>& def, std::size_t min_items, std::string bounds,
+                   std::string help, field<smtpd_config, std::vector<T>> f, item_codec<T> codec) {
+  option o;
+  o.section = std::move(section);
+  o.name = std::move(name);
+  o.type = std::move(type);
+  std::string d = "[";
+  for (std::size_t i = 0; i < def.size(); ++i) {
+    if (i > 0) d += ", ";
+    d += toml_string(def[i]);
+  }
+  o.default_toml = d + "]";
+  o.bounds = std::move(bounds) + "; no duplicates";
+  o.help = std::move(help);
+  const std::string key = o.key();
+  o.apply = [key, min_items, f, codec](const toml::node& node,
+                                       config& out) -> std::optional<problem> {
+    const auto* arr = node.as_array();
+    if (arr == nullptr) return wrong_type(node, key, "an array of strings");
+    if (arr->size() < min_items) {
+      return at(node, fmt::format("{}: needs at least {} entr{}", key, min_items,
+                                  min_items == 1 ? "y" : "ies"));
+    }
+    std::vector<T> items;
+    std::vector<std::string> seen;  // canonical text of each item, to find duplicates
+    for (std::size_t i = 0; i < arr->size(); ++i) {
+      const toml::node& item = *arr->get(i);
+      const std::string item_key = fmt::format("{}[{}]", key, i);
+      const auto* s = item.as_string();
+      if (s == nullptr) return wrong_type(item, item_key, "a string");
+      auto parsed = codec.parse(s->get());
+      if (!parsed) {
+        return at(item, fmt::format("{}: {} {}", item_key, display_text(s->get()), parsed.error()));
+      }
+      std::string canonical = codec.text(*parsed);
+      auto dup = std::find(seen.begin(), seen.end(), canonical);
+      if (dup != seen.end()) {
+        // A repeated entry is harmless to the policy but usually a typo for another value.
+        return at(item, fmt::format("{}: {} repeats {}[{}]", item_key, display_text(s->get()), key,
+                                    dup - seen.begin()));
+      }
+      seen.push_back(std::move(canonical));
+      items.push_back(std::move(*parsed));
+    }
+    f(out) = std::move(items);
+    return std::nullopt;
+  };
+  o.show = [f, codec](const config& c) {
+    std::string s = "[";
+    const auto& items = f(c);
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      if (i > 0) s += ", ";
+      s += toml_string(codec.text(items[i]));
+    }
+    return s + "]";
+  };
+  return o;
+}
+
+using expected_text = expected<std::string, std::string>;
+
+item_codec<std::string> domain_codec() {
+  return {[](std::string_view text) -> expected_text {
+            auto d = smtp::canonical_domain(text);
+            if (!d) return unexpected{std::string("is not a domain name (RFC 5321 Domain syntax)")};
+            return *d;
+          },
+          [](const std::string& d) { return d; }};
+}
+
+item_codec<inet::endpoint> endpoint_codec() {
+  return {[](std::string_view text) -> expected<inet::endpoint, std::string> {
+            auto e = inet::endpoint::parse(text);
+            if (!e) {
+              return unexpected{std::string(
+                  "is not a listen endpoint (IP:port, IPv6 as [addr]:port; no host names)")};
+            }
+            return *e;
+          },
+          [](const inet::endpoint& e) { return e.to_string(); }};
+}
+
+// Explains why a text that looks like "address/prefix" is not a network: usually host bits.
+std::string cidr_reason(std::string_view text) {
+  std::string generic("is not a CIDR network (address/prefix)");
+  const auto slash = text.find('/');
+  if (slash == std::string_view::npos) return generic;
+  auto addr = inet::ip_address::parse(text.substr(0, slash));
+  const std::string_view digits = text.substr(slash + 1);
+  if (!addr || digits.empty() || digits.size() > 3 ||
+      !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return generic;
+  }
+  const int prefix = std::stoi(std::string(digits));
+  const int width = addr->is_v4() ? 32 : 128;
+  if (prefix > width) return fmt::format("is not a CIDR network (prefix longer than {})", width);
+  inet::ip_address net = *addr;
+  for (int bit = prefix; bit < width; ++bit) {
+    net.bytes[static_cast<std::size_t>(bit / 8)] &=
+        static_cast<std::uint8_t>(~(0x80u >> static_cast<unsigned>(bit % 8)));
+  }
+  if (net != *addr) {
+    return fmt::format("is not a CIDR network (host bits set? the network is {}/{})",
+                       net.to_string(), prefix);
+  }
+  return generic;
+}
+
+item_codec<inet::cidr> cidr_codec() {
+  return {[](std::string_view text) -> expected<inet::cidr, std::string> {
+            auto c = inet::cidr::parse(text);
+            if (!c) return unexpected{cidr_reason(text)};
+            return *c;
+          },
+          [](const inet::cidr& c) { return c.to_string(); }};
+}
+
+item_codec<inet::ip_address> own_address_codec() {
+  return {[](std::string_view text) -> expected<inet::ip_address, std::string> {
+            auto a = inet::ip_address::parse(text);
+            if (!a) return unexpected{std::string("is not an IP address")};
+            // [0.0.0.0] as "our address" would make a meaningless literal local.
+            if (a->is_unspecified()) {
+              return unexpected{std::string("is the wildcard address, not an address of ours")};
+            }
+            return *a;
+          },
+          [](const inet::ip_address& a) { return a.to_string(); }};
+}
+
+// Every restriction, for messages and docs (policy has no list of its own).
+const std::vector<policy::restriction>& all_restrictions() {
+  using policy::restriction;
+  static const std::vector<restriction> all = {restriction::permit_trusted_networks,
+                                               restriction::permit_authenticated,
+                                               restriction::reject_unauth_destination,
+                                               restriction::defer_unauth_destination,
+                                               restriction::permit,
+                                               restriction::reject,
+                                               restriction::defer};
+  return all;
+}
+
+std::string restriction_names() {
+  std::string s;
+  for (auto r : all_restrictions()) {
+    if (!s.empty()) s += ", ";
+    s += policy::name_of(r);
+  }
+  return s;
+}
+
+item_codec<policy::restriction> restriction_codec() {
+  return {[](std::string_view text) -> expected<policy::restriction, std::string> {
+            auto r = policy::parse_restriction(text);
+            if (!r)
+              return unexpected{"is not a relay restriction (one of " + restriction_names() + ")"};
+            return *r;
+          },
+          [](const policy::restriction& r) { return std::string(policy::name_of(r)); }};
+}
+
+std::vector<std::string> default_restriction_names() {
+  std::vector<std::string> names;
+  for (auto r : policy::default_restrictions()) names.emplace_back(policy::name_of(r));
+  return names;
+}
+
+std::vector<option> build_table() {
+  const std::string s = "smtpd";
+  using S = smtpd_config;
+  constexpr auto sm = &config::smtpd;
+  std::vector<option> t;
+  t.push_back(list_option<inet::endpoint>(
+      s, "listen", "list of endpoints", {"127.0.0.1:2525"}, 1,
+      "1 or more; `IP:port`, IPv6 as `[addr]:port`; `0.0.0.0` / `[::]` listen on every address",
+      "Addresses and ports the SMTP server listens on. Non-wildcard addresses are also the "
+      "server's own addresses (`user@[addr]` is local).",
+      field<S, std::vector<inet::endpoint>>{sm, &S::listen}, endpoint_codec()));
+  t.push_back(domain_option(
+      s, "hostname", "localhost",
+      "The server's name: greeting, EHLO reply, Received headers. The relay-safety proof also "
+      "tries senders and HELO names that claim it.",
+      field<S, std::string>{sm, &S::hostname}));
+  t.push_back(list_option<std::string>(
+      s, "local_domains", "list of domains", {}, 0, "domain names",
+      "Domains whose mail this server accepts for final delivery. Matched exactly (no "
+      "subdomains), case-insensitively, with a trailing dot ignored.",
+      field<S, std::vector<std::string>>{sm, &S::local_domains}, domain_codec()));
+  t.push_back(list_option<std::string>(
+      s, "relay_domains", "list of domains", {}, 0, "domain names, none also in `local_domains`",
+      "Domains this server relays for ANY client (backup MX). Matched exactly, like "
+      "`local_domains`.",
+      field<S, std::vector<std::string>>{sm, &S::relay_domains}, domain_codec()));
+  t.push_back(list_option<inet::cidr>(
+      s, "trusted_networks", "list of CIDR networks", {"127.0.0.0/8", "::1/128"}, 0,
+      "`addr/prefix` with host bits zero (a bare address is a host network)",
+      "Clients in these networks may relay to any destination (`permit_trusted_networks`). "
+      "IPv4-mapped IPv6 clients match IPv4 networks. Keep this to networks you run.",
+      field<S, std::vector<inet::cidr>>{sm, &S::trusted_networks}, cidr_codec()));
+  t.push_back(list_option<inet::ip_address>(
+      s, "own_addresses", "list of IP addresses", {}, 0, "IP addresses, not wildcards",
+      "Further addresses of this server (e.g. behind NAT): a recipient `user@[addr]` for one of "
+      "them, or for a non-wildcard `listen` address, is local.",
+      field<S, std::vector<inet::ip_address>>{sm, &S::own_addresses}, own_address_codec()));
+  t.push_back(list_option<policy::restriction>(
+      s, "relay_restrictions", "list of restriction names", default_restriction_names(), 1,
+      "1 or more of: " + restriction_names(),
+      "Evaluated in order for each recipient; the first permit, reject or defer wins. When all "
+      "say nothing the list ends closed (only local and relay domains are accepted). `permit` "
+      "makes an open relay and the relay-safety proof reports it.",
+      field<S, std::vector<policy::restriction>>{sm, &S::relay_restrictions}, restriction_codec()));
+  t.push_back(integer_option<std::uint32_t>(
+      s, "max_recipients", 100, 1, 100000,
+      "Recipients accepted per message; more get 452 4.5.3 (RFC 5321 4.5.3.1.8 asks for at "
+      "least 100).",
+      field<S, std::uint32_t>{sm, &S::max_recipients}));
+  t.push_back(integer_option<std::uint64_t>(
+      s, "max_message_size", 10485760, 1024, std::int64_t{1} << 31,
+      "Largest message in octets, advertised as SIZE; larger ones get 552 5.3.4.",
+      field<S, std::uint64_t>{sm, &S::max_message_size}));
+  t.push_back(integer_option<std::uint32_t>(
+      s, "max_errors", 10, 1, 1000,
+      "Errors a client may make in one session before 421 4.7.0 and close.",
+      field<S, std::uint32_t>{sm, &S::max_errors}));
+  t.push_back(bool_option(
+      s, "soft_reject", false,
+      "Turn every relay rejection into a 4xx deferral, so that mail refused by mistake is retried "
+      "while you test a new config. Never leave it on: refused spam keeps coming back.",
+      field<S, bool>{sm, &S::soft_reject}));
+  t.push_back(bool_option(
+      s, "allow_open_relay", false,
+      "Let `serve` start although the relay-safety proof finds a relay path for outsiders (it "
+      "then warns at start and hourly). `check-config` still exits 1. Never set this on a server "
+      "reachable from the Internet.",
+      field<S, bool>{sm, &S::allow_open_relay}));
+  return t;
+}
+
+}  // namespace
+
+const std::vector<option>& option_table() {
+  static const std::vector<option> table = build_table();
+  return table;
+}
+
+const std::vector<section_doc>& section_table() {
+  static const std::vector<section_doc> sections = {
+      {"smtpd",
+       "The SMTP server: where it listens, which domains it serves, who may relay, and its "
+       "limits."},
+  };
+  return sections;
+}
+
+}  // namespace mx::config::detail

@@ -1,0 +1,501 @@
+// Tests for config/: the option table, the strict loader (every error located), defaults,
+// relay_policy(), the reference and the effective-config round trip.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config.hpp"
+#include "config/option_table.hpp"
+#include "core/inet.hpp"
+#include "policy/relay.hpp"
+
+namespace mx::config {
+namespace {
+
+std::string effective(std::string_view toml) {
+  auto cfg = load_string(toml, "test.toml");
+  if (!cfg) return "ERROR " + cfg.error().to_string();
+  return effective_toml(*cfg);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Defaults: what an empty file gives, one row per option.
+
+struct default_case {
+  std::string line;  // as effective_toml prints it
+};
+
+TEST(ConfigDefaults, EmptyFileGivesEveryDefault) {
+  const std::vector<default_case> cases = {
+      {R"(listen = ["127.0.0.1:2525"])"},
+      {R"(hostname = "localhost")"},
+      {R"(local_domains = [])"},
+      {R"(relay_domains = [])"},
+      {R"(trusted_networks = ["127.0.0.0/8", "::1/128"])"},
+      {R"(own_addresses = [])"},
+      {R"(relay_restrictions = ["permit_trusted_networks", "permit_authenticated", "reject_unauth_destination"])"},
+      {R"(max_recipients = 100)"},
+      {R"(max_message_size = 10485760)"},
+      {R"(max_errors = 10)"},
+      {R"(soft_reject = false)"},
+      {R"(allow_open_relay = false)"},
+  };
+  const std::string got = effective("");
+  for (const auto& c : cases) {
+    EXPECT_NE(got.find(c.line + "\n"), std::string::npos) << "want line: " << c.line << "\ngot:\n"
+                                                          << got;
+  }
+  // Every option has a row above: a new option needs its default pinned here.
+  EXPECT_EQ(detail::option_table().size(), cases.size()) << "options in the table vs. rows here";
+}
+
+TEST(ConfigDefaults, StructDefaultsMatchTheTable) {
+  auto cfg = load_string("", "empty.toml");
+  ASSERT_TRUE(cfg.has_value()) << cfg.error().to_string();
+  const auto& s = cfg->smtpd;
+  ASSERT_EQ(s.listen.size(), 1u);
+  EXPECT_EQ(s.listen[0].to_string(), "127.0.0.1:2525");
+  EXPECT_EQ(s.hostname, "localhost");
+  EXPECT_EQ(s.relay_restrictions, policy::default_restrictions());
+  EXPECT_EQ(s.max_recipients, 100u);
+  EXPECT_EQ(s.max_message_size, 10485760u);
+  EXPECT_EQ(s.max_errors, 10u);
+  EXPECT_FALSE(s.allow_open_relay);
+  EXPECT_FALSE(s.soft_reject);
+  EXPECT_EQ(cfg->source, "empty.toml");
+  // An explicit but empty [smtpd] section is the same as none.
+  auto with_section = load_string("[smtpd]\n", "empty.toml");
+  ASSERT_TRUE(with_section.has_value()) << with_section.error().to_string();
+  EXPECT_TRUE(*with_section == *cfg) << "got:\n" << effective_toml(*with_section);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Valid configs: input -> the effective lines that must result (canonical forms).
+
+struct valid_case {
+  std::string name;
+  std::string toml;
+  std::vector<std::string> want_lines;
+};
+
+TEST(ConfigLoad, ValidConfigs) {
+  const std::vector<valid_case> cases = {
+      {"bundled shape",
+       "[smtpd]\nlisten = [\"127.0.0.1:2525\", \"[::1]:2525\"]\nhostname = \"mx.example.test\"\n"
+       "local_domains = [\"example.test\"]\n",
+       {R"(listen = ["127.0.0.1:2525", "[::1]:2525"])", R"(hostname = "mx.example.test")",
+        R"(local_domains = ["example.test"])"}},
+      {"hostname canonical: lowercase, trailing dot removed",
+       "[smtpd]\nhostname = \"MX.Example.TEST.\"\n",
+       {R"(hostname = "mx.example.test")"}},
+      {"domains canonical",
+       "[smtpd]\nlocal_domains = [\"Example.Test\", \"b.test.\"]\n",
+       {R"(local_domains = ["example.test", "b.test"])"}},
+      {"relay domains",
+       "[smtpd]\nrelay_domains = [\"backup.test\"]\n",
+       {R"(relay_domains = ["backup.test"])"}},
+      {"trusted networks may be empty",
+       "[smtpd]\ntrusted_networks = []\n",
+       {R"(trusted_networks = [])"}},
+      {"trusted networks v4 and v6",
+       "[smtpd]\ntrusted_networks = [\"10.0.0.0/8\", \"2001:db8::/32\", \"192.0.2.1\"]\n",
+       {R"(trusted_networks = ["10.0.0.0/8", "2001:db8::/32", "192.0.2.1/32"])"}},
+      {"wildcard listen",
+       "[smtpd]\nlisten = [\"0.0.0.0:25\", \"[::]:25\"]\n",
+       {R"(listen = ["0.0.0.0:25", "[::]:25"])"}},
+      {"own addresses",
+       "[smtpd]\nown_addresses = [\"192.0.2.1\", \"2001:db8::1\"]\n",
+       {R"(own_addresses = ["192.0.2.1", "2001:db8::1"])"}},
+      {"restrictions in any order",
+       "[smtpd]\nrelay_restrictions = [\"reject_unauth_destination\"]\n",
+       {R"(relay_restrictions = ["reject_unauth_destination"])"}},
+      {"every restriction name",
+       "[smtpd]\nrelay_restrictions = [\"permit_trusted_networks\", \"permit_authenticated\", "
+       "\"defer_unauth_destination\", \"reject_unauth_destination\", \"permit\", \"reject\", "
+       "\"defer\"]\n",
+       {R"(relay_restrictions = ["permit_trusted_networks", "permit_authenticated", "defer_unauth_destination", "reject_unauth_destination", "permit", "reject", "defer"])"}},
+      {"integers",
+       "[smtpd]\nmax_recipients = 5\nmax_message_size = 2048\nmax_errors = 3\n",
+       {"max_recipients = 5", "max_message_size = 2048", "max_errors = 3"}},
+      {"booleans",
+       "[smtpd]\nsoft_reject = true\nallow_open_relay = true\n",
+       {"soft_reject = true", "allow_open_relay = true"}},
+      {"dotted keys and inline table", "smtpd = { max_recipients = 7 }\n", {"max_recipients = 7"}},
+      {"dotted key at top level", "smtpd.max_errors = 4\n", {"max_errors = 4"}},
+      {"comments and blank lines", "# c\n\n[smtpd] # c\nmax_errors = 9 # c\n", {"max_errors = 9"}},
+      {"multi-line array with trailing comma",
+       "[smtpd]\nlocal_domains = [\n  \"a.test\",\n  \"b.test\",\n]\n",
+       {R"(local_domains = ["a.test", "b.test"])"}},
+  };
+  for (const auto& c : cases) {
+    const std::string got = effective(c.toml);
+    for (const auto& want : c.want_lines) {
+      EXPECT_NE(got.find(want + "\n"), std::string::npos)
+          << c.name << "\ninput:\n"
+          << c.toml << "want line: " << want << "\ngot:\n"
+          << got;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Invalid configs: the error's line, column and a fragment of its message.
+
+struct invalid_case {
+  std::string name;
+  std::string toml;
+  int line;
+  int column;
+  std::string fragment;
+};
+
+TEST(ConfigLoad, InvalidConfigsAreLocated) {
+  const std::vector<invalid_case> cases = {
+      // Unknown names.
+      {"unknown section", "[smptd]\n", 1, 2, "unknown section [smptd] (did you mean smtpd?)"},
+      {"unknown key", "[smtpd]\nmax_recipient = 5\n", 2, 1,
+       "unknown key smtpd.max_recipient (did you mean max_recipients?)"},
+      {"unknown key, no suggestion", "[smtpd]\nfoo = 1\n", 2, 1, "unknown key smtpd.foo"},
+      {"key outside a section", "listen = []\n", 1, 1, "unknown key listen outside any section"},
+      {"subtable inside smtpd", "[smtpd.tls]\n", 1, 8, "unknown key smtpd.tls"},
+      {"odd key is escaped", "[smtpd]\n\"a\\nb\" = 1\n", 2, 1, "unknown key smtpd.\"a\\x0ab\""},
+      {"section of the wrong type", "smtpd = 5\n", 1, 9, "smtpd: expected a table"},
+      // Wrong types.
+      {"integer as string", "[smtpd]\nmax_recipients = \"100\"\n", 2, 18,
+       "smtpd.max_recipients: expected an integer, got a string"},
+      {"integer as float", "[smtpd]\nmax_errors = 1.5\n", 2, 14,
+       "smtpd.max_errors: expected an integer, got a float"},
+      {"boolean as string", "[smtpd]\nallow_open_relay = \"no\"\n", 2, 20,
+       "smtpd.allow_open_relay: expected a boolean"},
+      {"boolean as integer", "[smtpd]\nsoft_reject = 0\n", 2, 15,
+       "smtpd.soft_reject: expected a boolean"},
+      {"list as string", "[smtpd]\ntrusted_networks = \"10.0.0.0/8\"\n", 2, 20,
+       "smtpd.trusted_networks: expected an array of strings, got a string"},
+      {"list item not a string", "[smtpd]\nlisten = [\"127.0.0.1:25\", 25]\n", 2, 27,
+       "smtpd.listen[1]: expected a string, got an integer"},
+      {"hostname as list", "[smtpd]\nhostname = [\"a\"]\n", 2, 12,
+       "smtpd.hostname: expected a string"},
+      // Malformed items, each at its own position.
+      {"CIDR host bits", "[smtpd]\ntrusted_networks = [\"127.0.0.0/8\", \"10.0.0.1/8\"]\n", 2, 36,
+       "smtpd.trusted_networks[1]: \"10.0.0.1/8\" is not a CIDR network (host bits set? the "
+       "network is 10.0.0.0/8)"},
+      {"CIDR v6 host bits", "[smtpd]\ntrusted_networks = [\"2001:db8::1/32\"]\n", 2, 21,
+       "host bits set? the network is 2001:db8::/32"},
+      {"CIDR prefix too long", "[smtpd]\ntrusted_networks = [\"10.0.0.0/33\"]\n", 2, 21,
+       "prefix longer than 32"},
+      {"CIDR garbage", "[smtpd]\ntrusted_networks = [\"ten/8\"]\n", 2, 21,
+       "\"ten/8\" is not a CIDR network"},
+      {"CIDR octal-looking", "[smtpd]\ntrusted_networks = [\"010.0.0.0/8\"]\n", 2, 21,
+       "is not a CIDR network"},
+      {"endpoint without port", "[smtpd]\nlisten = [\"127.0.0.1\"]\n", 2, 11,
+       "smtpd.listen[0]: \"127.0.0.1\" is not a listen endpoint"},
+      {"endpoint host name", "[smtpd]\nlisten = [\"localhost:25\"]\n", 2, 11,
+       "is not a listen endpoint"},
+      {"endpoint v6 without brackets", "[smtpd]\nlisten = [\"::1:25\"]\n", 2, 11,
+       "is not a listen endpoint"},
+      {"bad hostname", "[smtpd]\nhostname = \"mx..example\"\n", 2, 12,
+       "smtpd.hostname: \"mx..example\" is not a domain name"},
+      {"empty hostname", "[smtpd]\nhostname = \"\"\n", 2, 12, "is not a domain name"},
+      {"bad local domain", "[smtpd]\nlocal_domains = [\"ok.test\", \"bad domain\"]\n", 2, 29,
+       "smtpd.local_domains[1]: \"bad domain\" is not a domain name"},
+      {"bad relay domain", "[smtpd]\nrelay_domains = [\"-x\"]\n", 2, 18, "smtpd.relay_domains[0]"},
+      {"own address not an IP", "[smtpd]\nown_addresses = [\"192.0.2\"]\n", 2, 18,
+       "smtpd.own_addresses[0]: \"192.0.2\" is not an IP address"},
+      {"own address wildcard", "[smtpd]\nown_addresses = [\"::\"]\n", 2, 18,
+       "is the wildcard address"},
+      {"unknown restriction", "[smtpd]\nrelay_restrictions = [\"permit_mynetworks\"]\n", 2, 23,
+       "smtpd.relay_restrictions[0]: \"permit_mynetworks\" is not a relay restriction (one of "
+       "permit_trusted_networks"},
+      {"control octets are escaped", "[smtpd]\nhostname = \"a\\u001bb\"\n", 2, 12,
+       "\"a\\x1bb\" is not a domain name"},
+      // Bounds.
+      {"empty listen", "[smtpd]\nlisten = []\n", 2, 10, "smtpd.listen: needs at least 1 entry"},
+      {"empty restrictions", "[smtpd]\nrelay_restrictions = []\n", 2, 22,
+       "smtpd.relay_restrictions: needs at least 1 entry"},
+      {"max_recipients 0", "[smtpd]\nmax_recipients = 0\n", 2, 18,
+       "smtpd.max_recipients: 0 is out of bounds (1 .. 100000)"},
+      {"negative", "[smtpd]\nmax_errors = -1\n", 2, 14,
+       "smtpd.max_errors: -1 is out of bounds (1 .. 1000)"},
+      // Duplicates, at the repeated item.
+      {"duplicate domain (canonically)", "[smtpd]\nlocal_domains = [\"a.test\", \"A.TEST.\"]\n", 2,
+       28, "smtpd.local_domains[1]: \"A.TEST.\" repeats smtpd.local_domains[0]"},
+      {"duplicate network", "[smtpd]\ntrusted_networks = [\"::1/128\", \"::1\"]\n", 2, 32,
+       "repeats smtpd.trusted_networks[0]"},
+      {"duplicate restriction", "[smtpd]\nrelay_restrictions = [\"reject\", \"reject\"]\n", 2, 33,
+       "repeats smtpd.relay_restrictions[0]"},
+      {"duplicate listen", "[smtpd]\nlisten = [\"127.0.0.1:25\", \"127.0.0.1:25\"]\n", 2, 27,
+       "repeats smtpd.listen[0]"},
+      // Across options.
+      {"domain both local and relay",
+       "[smtpd]\nlocal_domains = [\"a.test\"]\nrelay_domains = [\"b.test\", \"a.test\"]\n", 3, 28,
+       "smtpd.relay_domains[1]: \"a.test\" is also smtpd.local_domains[0]"},
+      // TOML syntax, located by toml++.
+      {"unclosed section header", "[smtpd\n", 1, 7, "TOML syntax"},
+      {"missing value", "[smtpd]\nmax_errors =\n", 2, 13, "TOML syntax"},
+      {"duplicate key", "[smtpd]\nmax_errors = 1\nmax_errors = 2\n", 3, 14, "TOML syntax"},
+      {"unterminated string", "[smtpd]\nhostname = \"abc\n", 2, 16, "TOML syntax"},
+      {"integer overflow", "[smtpd]\nmax_errors = 99999999999999999999\n", 2, 34, "TOML syntax"},
+      {"NUL octet", std::string("[smtpd]\nmax_errors = 1\0\n", 24), 2, 15, "TOML syntax"},
+      {"invalid UTF-8", "[smtpd]\nhostname = \"\xff\"\n", 2, 12, "TOML syntax"},
+  };
+  for (const auto& c : cases) {
+    auto got = load_string(c.toml, "x.toml");
+    ASSERT_FALSE(got.has_value()) << c.name << ": loaded, want an error\ninput:\n" << c.toml;
+    const auto& e = got.error();
+    EXPECT_EQ(e.file, "x.toml") << c.name;
+    EXPECT_EQ(e.line, c.line) << c.name << ": line\nmessage: " << e.message;
+    EXPECT_EQ(e.column, c.column) << c.name << ": column\nmessage: " << e.message;
+    EXPECT_NE(e.message.find(c.fragment), std::string::npos)
+        << c.name << "\ngot:  " << e.message << "\nwant: ..." << c.fragment << "...";
+  }
+}
+
+TEST(ConfigLoad, FirstErrorInTheFileIsReported) {
+  // toml++ keeps keys sorted; the report must follow the file, not the alphabet.
+  const std::string toml = "[smtpd]\nmax_recipients = 0\nhostname = \"a..b\"\nzzz = 1\n";
+  auto got = load_string(toml, "x.toml");
+  ASSERT_FALSE(got.has_value());
+  EXPECT_EQ(got.error().line, 2) << got.error().message;
+  EXPECT_NE(got.error().message.find("max_recipients"), std::string::npos) << got.error().message;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bounds of every bounded option: the edges pass, one beyond fails.
+
+struct bound_case {
+  std::string key;
+  std::string value;
+  bool ok;
+};
+
+TEST(ConfigLoad, EveryOptionsBounds) {
+  const std::vector<bound_case> cases = {
+      {"max_recipients", "0", false},
+      {"max_recipients", "1", true},
+      {"max_recipients", "100000", true},
+      {"max_recipients", "100001", false},
+      {"max_message_size", "1023", false},
+      {"max_message_size", "1024", true},
+      {"max_message_size", "2147483648", true},
+      {"max_message_size", "2147483649", false},
+      {"max_errors", "0", false},
+      {"max_errors", "1", true},
+      {"max_errors", "1000", true},
+      {"max_errors", "1001", false},
+      {"listen", "[]", false},
+      {"listen", R"(["[::1]:0"])", true},
+      {"relay_restrictions", "[]", false},
+      {"relay_restrictions", R"(["reject"])", true},
+      {"local_domains", "[]", true},
+      {"relay_domains", "[]", true},
+      {"trusted_networks", "[]", true},
+      {"own_addresses", "[]", true},
+      {"soft_reject", "true", true},
+      {"soft_reject", "1", false},
+      {"allow_open_relay", "false", true},
+      {"allow_open_relay", "\"false\"", false},
+      {"hostname", "\"a\"", true},
+      {"hostname", "\"a.\"", true},
+  };
+  for (const auto& c : cases) {
+    const std::string toml = "[smtpd]\n" + c.key + " = " + c.value + "\n";
+    auto got = load_string(toml, "b.toml");
+    EXPECT_EQ(got.has_value(), c.ok)
+        << c.key << " = " << c.value
+        << (got.has_value() ? "" : "\nerror: " + got.error().to_string());
+    if (got.has_value() && c.ok && c.value.front() != '[' && c.value.front() != '"') {
+      EXPECT_NE(effective_toml(*got).find(c.key + " = " + c.value + "\n"), std::string::npos)
+          << c.key << " = " << c.value << "\ngot:\n"
+          << effective_toml(*got);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// relay_policy(): what the policy and the proof see.
+
+struct policy_case {
+  std::string name;
+  std::string toml;
+  std::vector<std::string> want_own;  // own_addresses, in order
+};
+
+TEST(ConfigRelayPolicy, OwnAddressesFromListenAndOwnAddresses) {
+  const std::vector<policy_case> cases = {
+      {"default listen", "", {"127.0.0.1"}},
+      {"wildcards are not ours", "[smtpd]\nlisten = [\"0.0.0.0:25\", \"[::]:25\"]\n", {}},
+      {"mixed, deduplicated",
+       "[smtpd]\nlisten = [\"192.0.2.1:25\", \"192.0.2.1:587\", \"[::]:25\", \"[::1]:25\"]\n"
+       "own_addresses = [\"198.51.100.1\", \"::1\"]\n",
+       {"192.0.2.1", "::1", "198.51.100.1"}},
+      {"own addresses only",
+       "[smtpd]\nlisten = [\"0.0.0.0:25\"]\nown_addresses = [\"192.0.2.9\"]\n",
+       {"192.0.2.9"}},
+  };
+  for (const auto& c : cases) {
+    auto cfg = load_string(c.toml, "p.toml");
+    ASSERT_TRUE(cfg.has_value()) << c.name << ": " << cfg.error().to_string();
+    const auto got = relay_policy(*cfg);
+    std::vector<std::string> own;
+    for (const auto& a : got.own_addresses) own.push_back(a.to_string());
+    EXPECT_EQ(own, c.want_own) << c.name;
+  }
+}
+
+TEST(ConfigRelayPolicy, CopiesDomainsNetworksAndRestrictions) {
+  auto cfg = load_string(
+      "[smtpd]\nlocal_domains = [\"Example.TEST\"]\nrelay_domains = [\"backup.test.\"]\n"
+      "trusted_networks = [\"10.0.0.0/8\"]\nrelay_restrictions = [\"permit_authenticated\", "
+      "\"defer_unauth_destination\"]\nsoft_reject = true\n",
+      "p.toml");
+  ASSERT_TRUE(cfg.has_value()) << cfg.error().to_string();
+  const auto got = relay_policy(*cfg);
+  EXPECT_EQ(got.local_domains, std::vector<std::string>{"example.test"});
+  EXPECT_EQ(got.relay_domains, std::vector<std::string>{"backup.test"});
+  ASSERT_EQ(got.trusted_networks.size(), 1u);
+  EXPECT_EQ(got.trusted_networks[0].to_string(), "10.0.0.0/8");
+  const std::vector<policy::restriction> want_r = {policy::restriction::permit_authenticated,
+                                                   policy::restriction::defer_unauth_destination};
+  EXPECT_EQ(got.restrictions, want_r);
+  EXPECT_TRUE(got.soft_reject);
+  auto defaults = load_string("", "p.toml");
+  ASSERT_TRUE(defaults.has_value());
+  EXPECT_FALSE(relay_policy(*defaults).soft_reject);
+  EXPECT_EQ(relay_policy(*defaults).restrictions, policy::default_restrictions());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output from the table.
+
+TEST(ConfigReference, HasARowForEveryOptionWithItsDefault) {
+  const std::string md = reference_markdown();
+  for (const auto& opt : detail::option_table()) {
+    const std::string row =
+        "| `" + opt.name + "` | " + opt.type + " | `" + opt.default_toml + "` |";
+    EXPECT_NE(md.find(row), std::string::npos) << "want row start: " << row;
+  }
+  for (const auto& s : detail::section_table()) {
+    EXPECT_NE(md.find("## [" + s.name + "]"), std::string::npos) << "section " << s.name;
+  }
+}
+
+TEST(ConfigReference, EffectiveTomlRoundTrips) {
+  const std::vector<std::string> inputs = {
+      "",
+      "[smtpd]\nlisten = [\"0.0.0.0:25\", \"[2001:db8::1]:587\"]\nhostname = \"MX.test.\"\n"
+      "local_domains = [\"a.test\", \"B.test\"]\nrelay_domains = [\"c.test\"]\n"
+      "trusted_networks = [\"192.0.2.0/24\", \"2001:db8::/48\"]\nown_addresses = [\"192.0.2.7\"]\n"
+      "relay_restrictions = [\"permit\"]\nmax_recipients = 1\nmax_message_size = 2147483648\n"
+      "max_errors = 1000\nsoft_reject = true\nallow_open_relay = true\n",
+  };
+  for (const auto& in : inputs) {
+    auto first = load_string(in, "r.toml");
+    ASSERT_TRUE(first.has_value()) << first.error().to_string();
+    const std::string text = effective_toml(*first);
+    auto second = load_string(text, "r.toml");
+    ASSERT_TRUE(second.has_value()) << second.error().to_string() << "\n" << text;
+    EXPECT_TRUE(*first == *second) << "input:\n"
+                                   << in << "effective:\n"
+                                   << text << "reloaded:\n"
+                                   << effective_toml(*second);
+  }
+}
+
+TEST(ConfigReference, DisplayTextEscapes) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"abc", "\"abc\""},
+      {"a\"b\\c", "\"a\\\"b\\\\c\""},
+      {std::string("a\0b", 3), "\"a\\x00b\""},
+      {"\r\n\x1b\x7f\xc3\xa9", "\"\\x0d\\x0a\\x1b\\x7f\\xc3\\xa9\""},
+      {std::string(81, 'x'), "\"" + std::string(80, 'x') + "...\""},
+  };
+  for (const auto& [in, want] : cases) {
+    EXPECT_EQ(detail::display_text(in), want) << "input size " << in.size();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files and error text.
+
+TEST(ConfigError, ToString) {
+  const std::vector<std::pair<config_error, std::string>> cases = {
+      {config_error{"c.toml", 7, 20, "msg"}, "c.toml:7:20: msg"},
+      {config_error{"c.toml", 0, 0, "cannot open"}, "c.toml: cannot open"},
+  };
+  for (const auto& [e, want] : cases) EXPECT_EQ(e.to_string(), want);
+}
+
+class ConfigFile : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("mxguard-config-test-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string write(const std::string& name, const std::string& text) {
+    const auto path = dir_ / name;
+    std::ofstream(path, std::ios::binary) << text;
+    return path.string();
+  }
+  std::filesystem::path dir_;
+};
+
+TEST_F(ConfigFile, LoadsAFileAndNamesItInErrors) {
+  const std::string good = write("good.toml", "[smtpd]\nmax_errors = 3\n");
+  auto cfg = load_file(good);
+  ASSERT_TRUE(cfg.has_value()) << cfg.error().to_string();
+  EXPECT_EQ(cfg->source, good);
+  EXPECT_EQ(cfg->smtpd.max_errors, 3u);
+
+  const std::string bad = write("bad.toml", "[smtpd]\n\nmax_errors = 0\n");
+  auto err = load_file(bad);
+  ASSERT_FALSE(err.has_value());
+  EXPECT_EQ(err.error().to_string(),
+            bad + ":3:14: smtpd.max_errors: 0 is out of bounds (1 .. 1000)");
+}
+
+TEST_F(ConfigFile, UnreadableFileIsLineZero) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {(dir_ / "missing.toml").string(), "cannot open config file"},
+      {dir_.string(), "cannot read config file"},  // a directory
+  };
+  for (const auto& [path, fragment] : cases) {
+    auto got = load_file(path);
+    ASSERT_FALSE(got.has_value()) << path;
+    EXPECT_EQ(got.error().line, 0) << path;
+    EXPECT_EQ(got.error().file, path);
+    EXPECT_NE(got.error().message.find(fragment), std::string::npos)
+        << "got: " << got.error().message << "\nwant: " << fragment;
+  }
+}
+
+// The source tree, found from this file's path (CMake compiles it by absolute path).
+std::filesystem::path source_dir() {
+  return std::filesystem::path(__FILE__).parent_path().parent_path().parent_path();
+}
+
+TEST_F(ConfigFile, BundledConfigLoads) {
+  auto cfg = load_file((source_dir() / "config" / "mxguard.toml").string());
+  ASSERT_TRUE(cfg.has_value()) << cfg.error().to_string();
+  EXPECT_FALSE(cfg->smtpd.allow_open_relay);
+  EXPECT_EQ(cfg->smtpd.hostname, "mx.example.test");
+}
+
+TEST(ConfigReference, CheckedInDocsAreCurrent) {
+  const auto path = source_dir() / "docs" / "config.md";
+  std::ifstream in(path, std::ios::binary);
+  ASSERT_TRUE(in.good()) << "cannot read " << path;
+  const std::string got((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(got, reference_markdown()) << path << " is stale: run `make docs`";
+}
+
+}  // namespace
+}  // namespace mx::config

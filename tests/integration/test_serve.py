@@ -1,0 +1,86 @@
+"""`mxguard serve`: refuses an unsafe config unless allow_open_relay = true (then warns at start
+and periodically), runs until SIGINT/SIGTERM and exits 0. No network layer yet."""
+import json
+import signal
+
+from test_check_config import config
+
+READY = "waiting for SIGINT or SIGTERM"
+WARNING = "OPEN RELAY: smtpd.allow_open_relay = true"
+
+
+def test_bundled_config_starts_and_stops_on_sigterm(serve, source_dir):
+    server = serve(source_dir / "config" / "mxguard.toml")
+    err = server.read_until(READY)
+    assert "relay-safe:" in err
+    assert "would listen on 127.0.0.1:2525" in err
+    assert "the network layer is not built yet" in err
+    assert WARNING not in err
+    code, err = server.stop(signal.SIGTERM)
+    assert code == 0, err
+    assert "received SIGTERM, stopping" in err
+
+
+def test_stops_on_sigint(serve, write_config):
+    server = serve(write_config(config()))
+    server.read_until(READY)
+    code, err = server.stop(signal.SIGINT)
+    assert code == 0, err
+    assert "received SIGINT, stopping" in err
+
+
+def test_refuses_an_unsafe_config(serve, write_config):
+    server = serve(write_config(config(trusted='["0.0.0.0/0"]')))
+    code, err = server.wait(timeout=30)
+    assert code == 1, err
+    assert "UNSAFE: an unauthenticated outsider can relay" in err
+    assert "permit_trusted_networks" in err
+    assert "refusing to start" in err
+    assert READY not in err
+
+
+def test_allow_open_relay_starts_and_warns(serve, write_config):
+    server = serve(write_config(config(trusted='["0.0.0.0/0"]', allow="true")))
+    err = server.read_until(WARNING)
+    err = server.read_until(READY)
+    assert "relay-safe:" not in err
+    code, err = server.stop(signal.SIGTERM)
+    assert code == 0, err
+    assert err.count(WARNING) == 1, err  # the next one is an hour away
+
+
+def test_open_relay_warning_repeats(serve, write_config):
+    server = serve(write_config(config(trusted='["0.0.0.0/0"]', allow="true")),
+                   "--open-relay-warning-interval", "1")
+    server.read_until(WARNING, count=3, timeout=20)
+    code, err = server.stop(signal.SIGTERM)
+    assert code == 0, err
+
+
+def test_invalid_config_exits_2_with_position(serve, write_config):
+    path = write_config(config().replace("allow_open_relay = false", "allow_open_relay = 1"))
+    server = serve(path)
+    code, err = server.wait(timeout=30)
+    assert code == 2, err
+    assert f"{path}:7:20: smtpd.allow_open_relay: expected a boolean" in err
+
+
+def test_json_log_lines(serve, write_config):
+    server = serve(write_config(config()), "--log-format", "json")
+    server.read_until(READY)
+    code, err = server.stop(signal.SIGTERM)
+    assert code == 0, err
+    lines = [json.loads(line) for line in err.splitlines()]
+    assert [l["level"] for l in lines] == ["info"] * len(lines), err
+    assert all(l["program"] == "mxguard" and isinstance(l["pid"], int) for l in lines), err
+    assert any(READY in l["message"] for l in lines), err
+
+
+def test_text_log_lines(serve, write_config):
+    server = serve(write_config(config()))
+    server.read_until(READY)
+    code, err = server.stop(signal.SIGTERM)
+    assert code == 0, err
+    pid = server.proc.pid
+    for line in err.splitlines():
+        assert line.startswith(f"mxguard[{pid}]: info: "), line
