@@ -1,0 +1,77 @@
+#include "dnsbl/builder.hpp"
+
+#include "dnsbl/dataset.hpp"
+#include "dnsbl/sets.hpp"
+
+namespace mx::dnsbl {
+
+void line_context::warn(std::string message) {
+  ++count_;
+  if (warnings_.size() < opts_.max_warnings) {
+    warnings_.push_back({std::string(source), line, std::move(message)});
+  }
+}
+
+void leaf_builder::start_file() {
+  default_a_ = default_a_value;
+  default_txt_.clear();
+}
+
+void leaf_builder::default_line(std::string_view s, line_context& ctx) {
+  text::value_error err{};
+  const auto v = text::parse_value(s, err);
+  if (!v) {
+    ctx.warn(err == text::value_error::bad_a ? "invalid A RR" : "unrecognized value for an entry");
+    return;
+  }
+  if (v->truncated) ctx.warn("TXT RR truncated to 255 bytes");
+  // A default line's own defaults are the global ones: 127.0.0.2 and no TXT.
+  default_a_ = v->has_a ? v->a : default_a_value;
+  default_txt_ = v->txt_from_default ? std::string() : std::string(v->txt);
+  if (!default_seen_) {
+    default_seen_ = true;
+    first_default_a_ = default_a_;
+    first_default_txt_ = default_txt_;
+  }
+}
+
+std::optional<std::uint32_t> leaf_builder::entry_value(std::string_view rest, line_context& ctx) {
+  if (rest.empty() || text::is_comment(rest.front())) {
+    return values_.intern(default_a_, default_txt_);
+  }
+  text::value_error err{};
+  const auto v = text::parse_value(rest, err);
+  if (!v) {
+    ctx.warn(err == text::value_error::bad_a ? "invalid A RR" : "unrecognized value for an entry");
+    return std::nullopt;
+  }
+  if (v->truncated) ctx.warn("TXT RR truncated to 255 bytes");
+  const std::uint32_t a = v->has_a ? v->a : default_a_;
+  if (v->txt_from_default) return values_.intern(a, default_txt_);
+  return values_.intern(a, v->txt);
+}
+
+std::uint32_t leaf_builder::first_default() {
+  return values_.intern(first_default_a_, first_default_txt_);
+}
+
+std::unique_ptr<leaf_builder> make_builder(dataset_type type) {
+  switch (type) {
+    case dataset_type::ip4set:
+    case dataset_type::ip4trie:
+      return make_ip4_builder(type);
+    case dataset_type::ip4tset:
+      return make_ip4tset_builder();
+    case dataset_type::ip6trie:
+      return make_ip6trie_builder();
+    case dataset_type::ip6tset:
+      return make_ip6tset_builder();
+    case dataset_type::dnset:
+      return make_dnset_builder();
+    case dataset_type::combined:
+      break;
+  }
+  return nullptr;
+}
+
+}  // namespace mx::dnsbl

@@ -1,0 +1,129 @@
+// dnsbl/dataset: rbldnsd-compatible datasets loaded from the TEXT of their files (pure: the
+// caller reads the files, see files.hpp), and the rbldnsd command-line forms that name them.
+//
+// A dataset is one or more files read as one ("type:file,file"), of type ip4set, ip4tset,
+// ip4trie, ip6tset, ip6trie, dnset or combined (rbldnsd(8) "DATASET TYPES AND FORMATS"). Common
+// to all types:
+//   blank lines and lines starting with '#' or ';' are comments;
+//   "$SOA ttl origin person serial refresh retry expire minimum" (first one wins; serial 0 means
+//     the newest file's mtime), "$NS ttl name..." (first line wins; "-name" is skipped),
+//   "$TTL ttl", "$MAXRANGE4 n|/bits" (may only shrink), "$TIMESTAMP stamp [expires|+time]",
+//   "$0".."$9 text" and "$= text" (substitution variables, first definition wins) -- also written
+//     "#$..." ":$..." ";$..." so a file can serve rbldns too;
+//   "$DATASET type[:name] subzone..." starts a section of a combined dataset ("@" is the base).
+//   Times take an s, m, h, d or w suffix.
+// Bad lines produce a warning with source:line and are skipped; the rest loads (as rbldnsd). A
+// load fails only when rbldnsd's would: a $TIMESTAMP in the future, or a combined section of an
+// unknown or nested type.
+//
+// SECURITY: data files are operator input; parsing is total (no throw, no crash on any text) and
+// the fuzz targets feed it arbitrary bytes.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/result.hpp"
+#include "dns/name.hpp"
+#include "dnsbl/leaf.hpp"
+
+namespace mx::dnsbl {
+
+// One file's text and where it came from.
+struct source_text {
+  std::string name;  // for messages, usually the path
+  std::string text;
+  std::int64_t mtime = 0;  // unix seconds; SOA serial when $SOA says 0
+};
+
+struct load_warning {
+  std::string source;
+  std::size_t line = 0;
+  std::string message;
+};
+std::string to_string(const load_warning& w);  // "source:line: message"
+
+struct load_error {
+  std::string source;  // empty when not tied to a file
+  std::size_t line = 0;
+  std::string message;
+};
+std::string to_string(const load_error& e);
+
+struct load_options {
+  std::uint32_t default_ttl = 2100;  // rbldnsd -t default: 35m
+  std::uint32_t min_ttl = 0;         // 0: no bound
+  std::uint32_t max_ttl = 0;         // 0: no bound
+  std::int64_t now = 0;              // unix seconds for $TIMESTAMP; 0: not checked
+  bool rfc5782_test_points = true;   // see leaf.hpp
+  bool accept_host_bits = false;     // rbldnsd -e: "10.1.2.3/8" means 10.0.0.0/8
+  std::size_t max_warnings = 100;    // kept; all are counted
+};
+
+struct soa_data {
+  std::uint32_t ttl = 0;
+  dns::name mname;
+  dns::name rname;
+  std::uint32_t serial = 0;
+  std::uint32_t refresh = 0;
+  std::uint32_t retry = 0;
+  std::uint32_t expire = 0;
+  std::uint32_t minimum = 0;
+};
+
+struct ns_data {
+  std::uint32_t ttl = 0;
+  std::vector<dns::name> names;  // at most 32, distinct
+};
+
+// A set attached below the zone: subzone is relative to the zone (lowercase), the root for "@".
+struct binding {
+  dns::name subzone;
+  std::shared_ptr<const leaf> set;
+};
+
+struct dataset {
+  dataset_type type = dataset_type::ip4set;
+  std::optional<soa_data> soa;
+  std::optional<ns_data> ns;
+  std::vector<binding> bindings;  // one at the root, or a combined dataset's sections in order
+  std::int64_t timestamp = 0;     // $TIMESTAMP data time, 0 if none
+  std::int64_t expires = 0;       // $TIMESTAMP expiry, 0 if none
+  std::int64_t newest_mtime = 0;
+
+  std::size_t entry_count() const;
+  std::size_t memory_bytes() const;
+};
+
+struct load_result {
+  std::shared_ptr<const dataset> data;
+  std::vector<load_warning> warnings;  // the first load_options::max_warnings
+  std::size_t warning_count = 0;       // all of them
+};
+
+// Parses the sources as one dataset of the given type.
+mx::expected<load_result, load_error> load_dataset(dataset_type type,
+                                                   std::span<const source_text> sources,
+                                                   const load_options& opts = {});
+
+// "ip4set:a.txt,b.txt" (the dataset part of rbldnsd's zone argument; ':' also separates files).
+struct dataset_spec {
+  dataset_type type = dataset_type::ip4set;
+  std::vector<std::string> files;
+};
+mx::expected<dataset_spec, std::string> parse_dataset_spec(std::string_view text);
+
+// "bl.example.test:ip4set:a.txt,b.txt" (rbldnsd's zone argument).
+struct zone_arg {
+  std::string zone;
+  dataset_spec spec;
+};
+mx::expected<zone_arg, std::string> parse_zone_arg(std::string_view text);
+
+}  // namespace mx::dnsbl

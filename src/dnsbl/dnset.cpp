@@ -1,0 +1,256 @@
+// dnset: builder and leaf (see sets.hpp).
+//
+// rbldnsd semantics (rbldnsd_dnset.c): "name" lists the name, "*.name" every name below it,
+// ".name" both. An exact entry is tried first; otherwise the closest wildcard above the name
+// decides. An exclusion ("!") that decides means not listed. Several entries for one name give
+// several values. The "$" subject is the matching entry's name.
+#include <algorithm>
+#include <array>
+#include <string>
+#include <tuple>
+
+#include "dnsbl/dataset.hpp"
+#include "dnsbl/intervals.hpp"
+#include "dnsbl/sets.hpp"
+
+namespace mx::dnsbl {
+
+namespace {
+
+// Names are stored with their labels in reverse order ("test.example.com" is 3com 7example
+// 4test), each label with its length octet: every name below N then starts with N's key, so
+// they sort right after it.
+struct name_table {
+  std::string keys;                    // concatenated, in sorted order
+  std::vector<std::uint32_t> offsets;  // entry i is keys[offsets[i], offsets[i + 1])
+  std::vector<std::uint32_t> groups;   // group id, or excluded_value
+
+  std::size_t size() const { return groups.size(); }
+  std::string_view key(std::size_t i) const {
+    return std::string_view(keys).substr(offsets[i], offsets[i + 1] - offsets[i]);
+  }
+  // Index of the entry whose key is k, or npos.
+  std::size_t search(std::string_view k) const {
+    std::size_t lo = 0;
+    std::size_t hi = size();
+    while (lo < hi) {
+      const std::size_t mid = lo + (hi - lo) / 2;
+      const int c = key(mid).compare(k);
+      if (c == 0) return mid;
+      if (c < 0) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
+    }
+    return npos;
+  }
+  std::size_t lower_bound(std::string_view k) const {
+    std::size_t lo = 0;
+    std::size_t hi = size();
+    while (lo < hi) {
+      const std::size_t mid = lo + (hi - lo) / 2;
+      if (key(mid) < k) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
+    }
+    return lo;
+  }
+  std::size_t memory_bytes() const {
+    return keys.capacity() + (offsets.capacity() + groups.capacity()) * sizeof(std::uint32_t);
+  }
+  static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+};
+
+struct raw_entry {
+  std::string key;
+  std::uint32_t value;  // or excluded_value
+};
+
+name_table build_table(std::vector<raw_entry>& entries, group_store& groups) {
+  std::sort(entries.begin(), entries.end(), [](const raw_entry& a, const raw_entry& b) {
+    return std::tie(a.key, a.value) < std::tie(b.key, b.value);
+  });
+  name_table t;
+  t.offsets.push_back(0);
+  std::vector<std::uint32_t> members;
+  for (std::size_t i = 0; i < entries.size();) {
+    std::size_t j = i;
+    bool excluded = false;
+    members.clear();
+    for (; j < entries.size() && entries[j].key == entries[i].key; ++j) {
+      if (entries[j].value == excluded_value) {
+        excluded = true;
+      } else if (members.empty() || members.back() != entries[j].value) {
+        members.push_back(entries[j].value);
+      }
+    }
+    t.keys += entries[i].key;
+    t.offsets.push_back(static_cast<std::uint32_t>(t.keys.size()));
+    t.groups.push_back(excluded ? excluded_value : groups.intern(members));
+    i = j;
+  }
+  entries.clear();
+  entries.shrink_to_fit();
+  t.keys.shrink_to_fit();
+  t.offsets.shrink_to_fit();
+  t.groups.shrink_to_fit();
+  return t;
+}
+
+class dnset_leaf final : public leaf {
+ public:
+  dnset_leaf(value_pool values, std::uint32_t def, std::uint32_t ttl, bool tp, name_table plain,
+             name_table wild, name_table listed, group_store groups)
+      : leaf(dataset_type::dnset, key_family::name, std::move(values), def, ttl, tp),
+        plain_(std::move(plain)),
+        wild_(std::move(wild)),
+        listed_(std::move(listed)),
+        groups_(std::move(groups)) {}
+
+  std::size_t entry_count() const override { return plain_.size() + wild_.size(); }
+  std::size_t memory_bytes() const override {
+    return plain_.memory_bytes() + wild_.memory_bytes() + listed_.memory_bytes() +
+           groups_.memory_bytes() + values().memory_bytes();
+  }
+
+ protected:
+  match find(const lookup_key& key) const override {
+    if (key.labels == 0) return {};
+    // The reversed key, and where it ends after j labels (the name's ancestors).
+    std::array<char, 256> rk{};
+    std::array<std::size_t, 128> end{};
+    std::size_t n = 0;
+    for (std::size_t j = 0; j < key.labels; ++j) {
+      const auto l = key.label(key.labels - 1 - j);
+      rk[n++] = static_cast<char>(l.size());
+      for (const auto c : l) rk[n++] = static_cast<char>(c);
+      end[j + 1] = n;
+    }
+    const std::string_view full(rk.data(), n);
+    bool stop = false;
+    if (const auto i = plain_.search(full); i != name_table::npos) {
+      if (plain_.groups[i] != excluded_value) {
+        return {found::listed, groups_.get(plain_.groups[i]),
+                static_cast<std::uint8_t>(key.labels)};
+      }
+      stop = true;
+    }
+    for (std::size_t j = key.labels - 1; !stop && j >= 1; --j) {
+      const auto i = wild_.search(std::string_view(rk.data(), end[j]));
+      if (i == name_table::npos) continue;
+      if (wild_.groups[i] != excluded_value) {
+        return {found::listed, groups_.get(wild_.groups[i]), static_cast<std::uint8_t>(j)};
+      }
+      stop = true;
+    }
+    // Not listed. The name still exists when "*.name" is listed, or anything below it.
+    if (const auto i = wild_.search(full);
+        i != name_table::npos && wild_.groups[i] != excluded_value) {
+      return {found::exists, {}, 0};
+    }
+    std::size_t i = listed_.lower_bound(full);
+    if (i < listed_.size() && listed_.key(i) == full) ++i;
+    if (i < listed_.size() && listed_.key(i).substr(0, full.size()) == full) {
+      return {found::exists, {}, 0};
+    }
+    return {};
+  }
+
+ private:
+  name_table plain_;
+  name_table wild_;
+  name_table listed_;  // keys of every non-excluded entry, for empty non-terminal checks
+  group_store groups_;
+};
+
+class dnset_builder final : public leaf_builder {
+ public:
+  dnset_builder() : leaf_builder(dataset_type::dnset) {}
+
+  void line(std::string_view s, line_context& ctx) override {
+    if (s.front() == ':') {
+      default_line(s, ctx);
+      return;
+    }
+    const bool excl = s.front() == '!';
+    if (excl) {
+      s.remove_prefix(1);
+      text::skip_space(s);
+    }
+    bool wild = false;
+    bool plain = true;
+    if (!s.empty() && s.front() == '.') {
+      wild = true;
+      s.remove_prefix(1);
+    } else if (s.size() >= 2 && s[0] == '*' && s[1] == '.') {
+      wild = true;
+      plain = false;
+      s.remove_prefix(2);
+    }
+    std::size_t len = 0;
+    while (len < s.size() && !text::is_space(s[len])) ++len;
+    auto n = dns::name::from_text(s.substr(0, len));
+    s.remove_prefix(len);
+    if (!n || n->is_root()) {
+      ctx.warn("invalid domain name");
+      return;
+    }
+    n->to_lower();
+    text::skip_space(s);
+    std::uint32_t value = excluded_value;
+    if (!excl) {
+      const auto v = entry_value(s, ctx);
+      if (!v) return;
+      value = *v;
+    }
+    std::string key;
+    for (std::size_t i = n->label_count(); i-- > 0;) {
+      const auto l = n->label(i);
+      key.push_back(static_cast<char>(l.size()));
+      key.append(reinterpret_cast<const char*>(l.data()), l.size());
+    }
+    if (plain && wild) {
+      plain_.push_back({key, value});
+      wild_.push_back({std::move(key), value});
+    } else if (plain) {
+      plain_.push_back({std::move(key), value});
+    } else {
+      wild_.push_back({std::move(key), value});
+    }
+  }
+
+  std::shared_ptr<const leaf> finish(line_context& ctx) override {
+    const std::uint32_t def = first_default();
+    values_.finalize(subst);
+    std::vector<raw_entry> listed;
+    for (const auto* list : {&plain_, &wild_}) {
+      for (const auto& e : *list) {
+        if (e.value != excluded_value) listed.push_back({e.key, 0});
+      }
+    }
+    group_store groups;
+    auto plain = build_table(plain_, groups);
+    auto wild = build_table(wild_, groups);
+    group_store unused;
+    auto listed_table = build_table(listed, unused);
+    groups.shrink();
+    return std::make_shared<dnset_leaf>(
+        std::move(values_), def, ttl, ctx.options().rfc5782_test_points, std::move(plain),
+        std::move(wild), std::move(listed_table), std::move(groups));
+  }
+
+ private:
+  std::vector<raw_entry> plain_;
+  std::vector<raw_entry> wild_;
+};
+
+}  // namespace
+
+std::unique_ptr<leaf_builder> make_dnset_builder() {
+  return std::make_unique<dnset_builder>();
+}
+
+}  // namespace mx::dnsbl

@@ -1,0 +1,156 @@
+// dnsbl/intervals: a compact, immutable map from IP addresses to value groups, built from
+// overlapping prioritised ranges, with O(log n) lookups and no allocation per lookup.
+//
+// Input: ranges [lo, hi] with a value (or "excluded") and a specificity level. At every address
+// the most specific level covering it decides; at one level, an exclusion beats values and
+// several values make a group (rbldnsd ip4set returns one A+TXT pair per matching entry). This
+// models both rbldnsd ip4set (levels are the octet boundaries 32/24/16/8 its ranges are expanded
+// to) and the tries (levels are prefix lengths: longest prefix wins).
+//
+// Output: sorted disjoint intervals. Single addresses (the bulk of a DNSBL) live in their own
+// array of keys, 4 octets each for IPv4, with one shared group when all share one (the common
+// case); longer intervals keep lo, hi and group. Build cost O(n log n).
+//
+// SECURITY: lookups are binary searches over immutable arrays, so a query costs O(log n) whatever
+// the data; building is bounded by the input size (no range is ever expanded address by address).
+#pragma once
+
+#include <algorithm>
+#include <compare>
+#include <cstdint>
+#include <map>
+#include <span>
+#include <vector>
+
+namespace mx::dnsbl {
+
+// 128-bit unsigned key for IPv6 (no __int128: -Wpedantic).
+struct u128 {
+  std::uint64_t hi = 0;
+  std::uint64_t lo = 0;
+  friend auto operator<=>(const u128&, const u128&) = default;
+};
+
+template <class K>
+struct key_traits;
+
+template <>
+struct key_traits<std::uint32_t> {
+  static constexpr std::uint32_t max() { return 0xFFFFFFFFu; }
+  static std::uint32_t next(std::uint32_t k) { return k + 1; }
+  static std::uint32_t prev(std::uint32_t k) { return k - 1; }
+};
+
+template <>
+struct key_traits<u128> {
+  static constexpr u128 max() { return {~0ULL, ~0ULL}; }
+  static u128 next(u128 k) {
+    if (++k.lo == 0) ++k.hi;
+    return k;
+  }
+  static u128 prev(u128 k) {
+    if (k.lo-- == 0) --k.hi;
+    return k;
+  }
+};
+
+inline constexpr std::uint32_t excluded_value = 0xFFFFFFFFu;
+
+template <class K>
+struct tagged_range {
+  K lo{};
+  K hi{};
+  std::uint32_t value = 0;  // value index, or excluded_value
+  std::uint16_t level = 0;  // higher is more specific
+};
+
+// Groups of value indices, interned: group g is members[start[g] .. start[g + 1]).
+class group_store {
+ public:
+  std::uint32_t single(std::uint32_t value);
+  std::uint32_t intern(const std::vector<std::uint32_t>& sorted_values);
+  std::span<const std::uint32_t> get(std::uint32_t g) const {
+    return {members_.data() + start_[g], start_[g + 1] - start_[g]};
+  }
+  std::size_t memory_bytes() const {
+    return (start_.capacity() + members_.capacity()) * sizeof(std::uint32_t);
+  }
+  void shrink() {
+    start_.shrink_to_fit();
+    members_.shrink_to_fit();
+    singles_.clear();
+    singles_.shrink_to_fit();
+    multi_.clear();
+  }
+
+ private:
+  std::vector<std::uint32_t> start_{0};
+  std::vector<std::uint32_t> members_;
+  std::vector<std::uint32_t> singles_;  // value -> group (build time)
+  std::map<std::vector<std::uint32_t>, std::uint32_t> multi_;
+};
+
+template <class K>
+class interval_table {
+ public:
+  using traits = key_traits<K>;
+
+  static interval_table build(std::vector<tagged_range<K>> ranges);
+
+  // The value group at key; empty when not listed.
+  std::span<const std::uint32_t> find(K key) const {
+    auto s = std::lower_bound(single_.begin(), single_.end(), key);
+    if (s != single_.end() && *s == key) {
+      const auto i = static_cast<std::size_t>(s - single_.begin());
+      return groups_.get(single_group_.empty() ? single_common_ : single_group_[i]);
+    }
+    auto r = std::upper_bound(lo_.begin(), lo_.end(), key);
+    if (r == lo_.begin()) return {};
+    const auto i = static_cast<std::size_t>(r - lo_.begin()) - 1;
+    if (key <= hi_[i]) return groups_.get(group_[i]);
+    return {};
+  }
+
+  // Is anything listed in [lo, hi]?
+  bool any_in(K lo, K hi) const {
+    auto s = std::lower_bound(single_.begin(), single_.end(), lo);
+    if (s != single_.end() && *s <= hi) return true;
+    // The first interval ending at or after lo (intervals are disjoint and sorted).
+    auto r = std::lower_bound(hi_.begin(), hi_.end(), lo);
+    if (r == hi_.end()) return false;
+    return lo_[static_cast<std::size_t>(r - hi_.begin())] <= hi;
+  }
+
+  std::size_t singles() const { return single_.size(); }
+  std::size_t intervals() const { return lo_.size(); }
+  std::size_t memory_bytes() const {
+    return single_.capacity() * sizeof(K) + single_group_.capacity() * 4 +
+           (lo_.capacity() + hi_.capacity()) * sizeof(K) + group_.capacity() * 4 +
+           groups_.memory_bytes();
+  }
+
+ private:
+  struct segment {
+    K lo;
+    K hi;
+    std::uint32_t group;  // group id, or excluded_value
+  };
+  static std::vector<segment> level_segments(std::span<const tagged_range<K>> level,
+                                             group_store& groups);
+  static std::vector<segment> fill_gaps(const std::vector<segment>& top,
+                                        const std::vector<segment>& below);
+
+  std::vector<K> single_;
+  std::vector<std::uint32_t> single_group_;
+  std::uint32_t single_common_ = 0;
+  std::vector<K> lo_;
+  std::vector<K> hi_;
+  std::vector<std::uint32_t> group_;
+  group_store groups_;
+};
+
+// Template definitions (instantiated for std::uint32_t and u128 in intervals.cpp).
+extern template class interval_table<std::uint32_t>;
+extern template class interval_table<u128>;
+
+}  // namespace mx::dnsbl

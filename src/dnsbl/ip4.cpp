@@ -1,0 +1,235 @@
+// ip4set, ip4trie and ip4tset: builders and leaves (see sets.hpp).
+#include <algorithm>
+#include <string>
+#include <unordered_set>
+
+#include "dnsbl/dataset.hpp"
+#include "dnsbl/intervals.hpp"
+#include "dnsbl/sets.hpp"
+
+namespace mx::dnsbl {
+
+namespace {
+
+using table4 = interval_table<std::uint32_t>;
+
+std::optional<std::pair<std::uint32_t, std::uint32_t>> partial_range(const lookup_key& key) {
+  if (key.v4_octets > 0 && key.v4_octets < 4) {
+    return std::pair<std::uint32_t, std::uint32_t>{key.v4,
+                                                   key.v4 | ~text::ip4_mask(8 * key.v4_octets)};
+  }
+  return key.mapped_v4_range();
+}
+
+std::optional<std::uint32_t> point(const lookup_key& key) {
+  if (key.v4_full()) return key.v4;
+  return key.mapped_v4();
+}
+
+class ip4_leaf final : public leaf {
+ public:
+  ip4_leaf(dataset_type type, value_pool values, std::uint32_t def, std::uint32_t ttl, bool tp,
+           table4 table)
+      : leaf(type, key_family::ip4, std::move(values), def, ttl, tp), table_(std::move(table)) {}
+
+  std::size_t entry_count() const override { return table_.singles() + table_.intervals(); }
+  std::size_t memory_bytes() const override {
+    return table_.memory_bytes() + values().memory_bytes();
+  }
+
+ protected:
+  match find(const lookup_key& key) const override {
+    if (const auto p = point(key)) {
+      const auto vals = table_.find(*p);
+      if (vals.empty()) return {};
+      return {found::listed, vals, 0};
+    }
+    if (const auto r = partial_range(key); r && table_.any_in(r->first, r->second)) {
+      return {found::exists, {}, 0};
+    }
+    return {};
+  }
+
+ private:
+  table4 table_;
+};
+
+class ip4tset_leaf final : public leaf {
+ public:
+  ip4tset_leaf(value_pool values, std::uint32_t def, std::uint32_t ttl, bool tp,
+               std::vector<std::uint32_t> addrs)
+      : leaf(dataset_type::ip4tset, key_family::ip4, std::move(values), def, ttl, tp),
+        addrs_(std::move(addrs)) {}
+
+  std::size_t entry_count() const override { return addrs_.size(); }
+  std::size_t memory_bytes() const override {
+    return addrs_.capacity() * sizeof(std::uint32_t) + values().memory_bytes();
+  }
+
+ protected:
+  match find(const lookup_key& key) const override {
+    if (const auto p = point(key)) {
+      if (std::binary_search(addrs_.begin(), addrs_.end(), *p)) return listed_default();
+      return {};
+    }
+    if (const auto r = partial_range(key)) {
+      const auto it = std::lower_bound(addrs_.begin(), addrs_.end(), r->first);
+      if (it != addrs_.end() && *it <= r->second) return {found::exists, {}, 0};
+    }
+    return {};
+  }
+
+ private:
+  std::vector<std::uint32_t> addrs_;
+};
+
+// rbldnsd ip4set stores a range as entries on the octet boundaries /32, /24, /16 and /8, and the
+// most specific boundary with an entry decides. Splitting the range the same way (as runs, not
+// one entry per address) gives the same answers.
+void expand_octet_levels(std::uint32_t lo, std::uint32_t hi, std::uint32_t value,
+                         std::vector<tagged_range<std::uint32_t>>& out) {
+  std::uint64_t a = lo;
+  std::uint64_t b = hi;
+  auto emit = [&](int unit_bits, int level, std::uint64_t first, std::uint64_t last) {
+    if (first > last) return;
+    const auto from = static_cast<std::uint32_t>(first << unit_bits);
+    const auto to = static_cast<std::uint32_t>(((last + 1) << unit_bits) - 1);
+    out.push_back({from, to, value, static_cast<std::uint16_t>(level)});
+  };
+  for (int bits = 0; bits < 24; bits += 8) {
+    const int level = 32 - bits;
+    if ((a | 255u) >= b) {
+      if (a <= b && b - a == 255u) {
+        emit(bits + 8, level - 8, a >> 8, a >> 8);  // a whole block of the next level
+      } else {
+        emit(bits, level, a, b);
+      }
+      return;
+    }
+    if ((a & 255u) != 0) {
+      emit(bits, level, a, a | 255u);
+      a = (a >> 8) + 1;
+    } else {
+      a >>= 8;
+    }
+    if ((b & 255u) != 255u) {
+      emit(bits, level, b & ~std::uint64_t{255}, b);
+      b = (b >> 8) - 1;
+    } else {
+      b >>= 8;
+    }
+  }
+  emit(24, 8, a, b);
+}
+
+class ip4_builder final : public leaf_builder {
+ public:
+  explicit ip4_builder(dataset_type type) : leaf_builder(type) {}
+
+  void line(std::string_view s, line_context& ctx) override {
+    if (s.front() == ':') {
+      default_line(s, ctx);
+      return;
+    }
+    const bool excl = s.front() == '!';
+    if (excl) {
+      s.remove_prefix(1);
+      text::skip_space(s);
+    }
+    const bool trie = type() == dataset_type::ip4trie;
+    auto r = trie ? text::parse_ip4_cidr(s) : text::parse_ip4_range(s);
+    if (!r || (!trie && r->bits <= 0) || !text::at_key_end(s)) {
+      ctx.warn("invalid address");
+      return;
+    }
+    if ((r->lo & ~text::ip4_mask(r->bits)) != 0) {
+      if (!ctx.options().accept_host_bits) {
+        ctx.warn("invalid range (non-zero host part)");
+        return;
+      }
+      r->lo &= text::ip4_mask(r->bits);
+    }
+    if (ctx.maxrange4 != 0 && ctx.maxrange4 <= r->hi - r->lo) {
+      ctx.warn("too large range (" + std::to_string(std::uint64_t{r->hi - r->lo} + 1) +
+               ") ignored (" + std::to_string(ctx.maxrange4) + " max)");
+      return;
+    }
+    std::uint32_t value = excluded_value;
+    if (!excl) {
+      text::skip_space(s);
+      const auto v = entry_value(s, ctx);
+      if (!v) return;
+      value = *v;
+    }
+    if (trie) {
+      const std::uint64_t key = (std::uint64_t{r->lo} << 8) | static_cast<std::uint64_t>(r->bits);
+      if (!prefixes_.insert(key).second) {
+        char buf[16];
+        ctx.warn("duplicated entry for " + std::string(buf, text::ip4_to_text(r->lo, buf)) + "/" +
+                 std::to_string(r->bits));
+        return;
+      }
+      ranges_.push_back({r->lo, r->hi, value, static_cast<std::uint16_t>(r->bits)});
+    } else {
+      expand_octet_levels(r->lo, r->hi, value, ranges_);
+    }
+  }
+
+  std::shared_ptr<const leaf> finish(line_context& ctx) override {
+    const std::uint32_t def = first_default();
+    values_.finalize(subst);
+    prefixes_.clear();
+    auto table = table4::build(std::move(ranges_));
+    return std::make_shared<ip4_leaf>(type(), std::move(values_), def, ttl,
+                                      ctx.options().rfc5782_test_points, std::move(table));
+  }
+
+ private:
+  std::vector<tagged_range<std::uint32_t>> ranges_;
+  std::unordered_set<std::uint64_t> prefixes_;  // ip4trie: seen (address, bits)
+};
+
+class ip4tset_builder final : public leaf_builder {
+ public:
+  ip4tset_builder() : leaf_builder(dataset_type::ip4tset) {}
+
+  void start_file() override {}  // one default for the whole set
+
+  void line(std::string_view s, line_context& ctx) override {
+    if (s.front() == ':') {
+      if (!default_seen_) default_line(s, ctx);
+      return;
+    }
+    const auto p = text::parse_ip4_prefix(s);
+    if (!p || p->bits != 32 || !text::at_key_end(s)) {
+      ctx.warn("invalid address");
+      return;
+    }
+    addrs_.push_back(p->addr);
+  }
+
+  std::shared_ptr<const leaf> finish(line_context& ctx) override {
+    const std::uint32_t def = first_default();
+    values_.finalize(subst);
+    std::sort(addrs_.begin(), addrs_.end());
+    addrs_.erase(std::unique(addrs_.begin(), addrs_.end()), addrs_.end());
+    addrs_.shrink_to_fit();
+    return std::make_shared<ip4tset_leaf>(std::move(values_), def, ttl,
+                                          ctx.options().rfc5782_test_points, std::move(addrs_));
+  }
+
+ private:
+  std::vector<std::uint32_t> addrs_;
+};
+
+}  // namespace
+
+std::unique_ptr<leaf_builder> make_ip4_builder(dataset_type type) {
+  return std::make_unique<ip4_builder>(type);
+}
+
+std::unique_ptr<leaf_builder> make_ip4tset_builder() {
+  return std::make_unique<ip4tset_builder>();
+}
+
+}  // namespace mx::dnsbl

@@ -1,0 +1,428 @@
+#include "dnsbl/text.hpp"
+
+namespace mx::dnsbl::text {
+
+namespace {
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+bool consume(std::string_view& s, char c) {
+  if (s.empty() || s.front() != c) return false;
+  s.remove_prefix(1);
+  return true;
+}
+
+// One decimal octet: any run of digits worth at most 255.
+std::optional<std::uint32_t> octet(std::string_view& s) {
+  if (s.empty() || !is_digit(s.front())) return std::nullopt;
+  std::uint32_t v = 0;
+  while (!s.empty() && is_digit(s.front())) {
+    v = v * 10 + static_cast<std::uint32_t>(s.front() - '0');
+    if (v > 255) return std::nullopt;
+    s.remove_prefix(1);
+  }
+  return v;
+}
+
+// "/bits" after a prefix: digits worth at most `max`.
+std::optional<int> mask_bits(std::string_view& s, int max) {
+  if (s.empty() || !is_digit(s.front())) return std::nullopt;
+  int bits = 0;
+  while (!s.empty() && is_digit(s.front())) {
+    bits = bits * 10 + (s.front() - '0');
+    if (bits > max) return std::nullopt;
+    s.remove_prefix(1);
+  }
+  return bits;
+}
+
+// Digits as an unsigned 32-bit value, refusing overflow.
+std::optional<std::uint32_t> digits32(std::string_view& s) {
+  if (s.empty() || !is_digit(s.front())) return std::nullopt;
+  std::uint64_t v = 0;
+  while (!s.empty() && is_digit(s.front())) {
+    v = v * 10 + static_cast<std::uint64_t>(s.front() - '0');
+    if (v > 0xFFFFFFFFu) return std::nullopt;
+    s.remove_prefix(1);
+  }
+  return static_cast<std::uint32_t>(v);
+}
+
+// After a number: the end, or a separator (consumed with any that follow).
+bool end_of_word(std::string_view& s) {
+  if (s.empty()) return true;
+  if (!is_space(s.front())) return false;
+  skip_space(s);
+  return true;
+}
+
+std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
+  // Howard Hinnant's algorithm: days since 1970-01-01 of a proleptic Gregorian date.
+  y -= m <= 2 ? 1 : 0;
+  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const auto yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
+}
+
+// One $TIMESTAMP field of at most `width` digits in [lo, hi], then an optional ':' or '-'.
+std::optional<unsigned> stamp_field(std::string_view& s, unsigned lo, unsigned hi, int width) {
+  if (s.empty() || !is_digit(s.front())) return std::nullopt;
+  unsigned v = 0;
+  for (int i = 0; i < width && !s.empty() && is_digit(s.front()); ++i) {
+    v = v * 10 + static_cast<unsigned>(s.front() - '0');
+    s.remove_prefix(1);
+  }
+  if (v < lo || v > hi) return std::nullopt;
+  if (!s.empty() && (s.front() == ':' || s.front() == '-')) s.remove_prefix(1);
+  return v;
+}
+
+}  // namespace
+
+void skip_space(std::string_view& s) {
+  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
+}
+
+bool at_key_end(std::string_view s) {
+  return s.empty() || is_space(s.front()) || is_comment(s.front()) || s.front() == ':';
+}
+
+std::optional<ip4_prefix> parse_ip4_prefix(std::string_view& s) {
+  ip4_prefix out;
+  for (int i = 0; i < 4; ++i) {
+    if (i > 0) {
+      if (s.empty() || s.front() != '.') {
+        out.bits = 8 * i;
+        return out;
+      }
+      s.remove_prefix(1);
+    }
+    const auto o = octet(s);
+    if (!o) return std::nullopt;
+    out.addr |= *o << (24 - 8 * i);
+  }
+  out.bits = 32;
+  return out;
+}
+
+std::optional<ip4_range> parse_ip4_range(std::string_view& s) {
+  const auto a = parse_ip4_prefix(s);
+  if (!a) return std::nullopt;
+  ip4_range out;
+  out.lo = a->addr;
+  if (consume(s, '-')) {
+    auto b = parse_ip4_prefix(s);
+    if (!b) return std::nullopt;
+    int bits = b->bits;
+    if (b->bits == 8) {
+      // "127.0.0.1-255": the end is a new value for the start's last given octet.
+      b->addr = (b->addr >> (a->bits - 8)) | (a->addr & ip4_mask(a->bits - 8));
+      bits = a->bits;
+    } else if (b->bits != a->bits) {
+      return std::nullopt;  // "1.2-1.2.3.4" is refused, as in rbldnsd
+    }
+    out.hi = b->addr | ~ip4_mask(bits);
+    if (out.lo > out.hi) return std::nullopt;
+    out.bits = 32;
+    return out;
+  }
+  int bits = a->bits;
+  if (consume(s, '/')) {
+    const auto m = mask_bits(s, 32);
+    if (!m) return std::nullopt;
+    bits = *m;
+  } else if (a->bits == 8) {
+    return std::nullopt;  // a bare number: write "127/8"
+  }
+  out.bits = bits;
+  out.hi = out.lo | ~ip4_mask(bits);
+  return out;
+}
+
+std::optional<ip4_range> parse_ip4_cidr(std::string_view& s) {
+  const auto a = parse_ip4_prefix(s);
+  if (!a) return std::nullopt;
+  int bits = a->bits;
+  if (consume(s, '/')) {
+    const auto m = mask_bits(s, 32);
+    if (!m) return std::nullopt;
+    bits = *m;
+  } else if (a->bits == 8) {
+    return std::nullopt;
+  }
+  ip4_range out;
+  out.lo = a->addr;
+  out.bits = bits;
+  out.hi = a->addr | ~ip4_mask(bits);
+  return out;
+}
+
+std::optional<ip4_prefix> parse_ip4_addr(std::string_view& s) {
+  auto p = parse_ip4_prefix(s);
+  if (!p) return std::nullopt;
+  switch (p->bits) {
+    case 8:
+      p->addr >>= 24;
+      break;
+    case 16:
+      p->addr = (p->addr & 0xFF000000u) | ((p->addr >> 16) & 255u);
+      break;
+    case 24:
+      p->addr = (p->addr & 0xFFFF0000u) | ((p->addr >> 8) & 255u);
+      break;
+    default:
+      break;
+  }
+  return p;
+}
+
+std::optional<ip6_prefix> parse_ip6_prefix(std::string_view& s) {
+  ip6_prefix out;
+  std::size_t bytes = 0;
+  int zstart = -1;
+  int ret = -1;
+  if (s.size() >= 2 && s[0] == ':' && s[1] == ':') {
+    zstart = 0;
+    s.remove_prefix(2);
+  }
+  for (;;) {
+    unsigned v = 0;
+    std::size_t used = 0;
+    while (used < s.size()) {
+      const int nib = hex_value(s[used]);
+      if (nib < 0) break;
+      v = (v << 4) | static_cast<unsigned>(nib);
+      if (v > 0xFFFF) break;
+      ++used;
+    }
+    if (used == 0 || v > 0xFFFF) {
+      s.remove_prefix(used);
+      break;
+    }
+    s.remove_prefix(used);
+    out.addr[bytes++] = static_cast<std::uint8_t>(v >> 8);
+    out.addr[bytes++] = static_cast<std::uint8_t>(v);
+    if (s.empty() || s.front() != ':' || bytes + 2 > 16) {
+      ret = static_cast<int>(bytes * 8);
+      break;
+    }
+    s.remove_prefix(1);
+    if (zstart < 0 && !s.empty() && s.front() == ':') {
+      zstart = static_cast<int>(bytes);
+      s.remove_prefix(1);
+    }
+  }
+  if (zstart >= 0) {
+    const std::size_t nzeros = 16 - bytes;
+    if (nzeros == 0) return std::nullopt;
+    const auto z = static_cast<std::size_t>(zstart);
+    for (std::size_t i = bytes; i-- > z;) out.addr[i + nzeros] = out.addr[i];
+    for (std::size_t i = z; i < z + nzeros; ++i) out.addr[i] = 0;
+    ret = 128;
+  }
+  if (ret < 0) return std::nullopt;
+  out.bits = ret;
+  return out;
+}
+
+std::optional<ip6_prefix> parse_ip6_cidr(std::string_view& s) {
+  auto p = parse_ip6_prefix(s);
+  if (!p) return std::nullopt;
+  if (consume(s, '/')) {
+    const auto m = mask_bits(s, 128);
+    if (!m) return std::nullopt;
+    p->bits = *m;
+  } else if (p->bits == 16) {
+    return std::nullopt;  // a bare group
+  }
+  return p;
+}
+
+bool ip6_clear_host(ip6_bytes& addr, int bits) {
+  bool had = false;
+  for (int i = 0; i < 16; ++i) {
+    const int keep = bits - 8 * i;  // bits of this byte that are network bits
+    std::uint8_t mask = keep >= 8   ? 0xFF
+                        : keep <= 0 ? 0
+                                    : static_cast<std::uint8_t>(0xFF << (8 - keep));
+    if ((addr[static_cast<std::size_t>(i)] & ~mask) != 0) had = true;
+    addr[static_cast<std::size_t>(i)] &= mask;
+  }
+  return had;
+}
+
+std::optional<std::uint32_t> parse_uint32(std::string_view& s) {
+  const auto v = digits32(s);
+  if (!v || !end_of_word(s)) return std::nullopt;
+  return v;
+}
+
+std::optional<std::uint32_t> parse_time(std::string_view& s) {
+  auto v = digits32(s);
+  if (!v) return std::nullopt;
+  std::uint32_t mult = 0;
+  if (!s.empty()) {
+    switch (s.front()) {
+      case 'w':
+      case 'W':
+        mult = 7 * 24 * 3600;
+        break;
+      case 'd':
+      case 'D':
+        mult = 24 * 3600;
+        break;
+      case 'h':
+      case 'H':
+        mult = 3600;
+        break;
+      case 'm':
+      case 'M':
+        mult = 60;
+        break;
+      case 's':
+      case 'S':
+        mult = 1;
+        break;
+      default:
+        break;
+    }
+  }
+  if (mult != 0) {
+    if (0xFFFFFFFFu / mult < *v) return std::nullopt;
+    *v *= mult;
+    s.remove_prefix(1);
+  }
+  if (!s.empty() && s.front() != ':') {
+    if (!is_space(s.front())) return std::nullopt;
+    skip_space(s);
+  }
+  return v;
+}
+
+std::optional<std::int64_t> parse_timestamp(std::string_view& s) {
+  if (!s.empty() && (s[0] == '0' || s[0] == '-' || s[0] == ':') &&
+      (s.size() == 1 || is_space(s[1]))) {
+    s.remove_prefix(1);
+    skip_space(s);
+    return 0;
+  }
+  const auto year = stamp_field(s, 1970, 2038, 4);
+  if (!year) return std::nullopt;
+  const auto mon = stamp_field(s, 1, 12, 2);
+  if (!mon) return std::nullopt;
+  static constexpr unsigned mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (*year % 4 == 0 && *year % 100 != 0) || *year % 400 == 0;
+  const unsigned max_day = (*mon == 2 && leap) ? 29 : mdays[*mon - 1];
+  const auto day = stamp_field(s, 1, max_day, 2);
+  if (!day) return std::nullopt;
+  unsigned hms[3] = {0, 0, 0};
+  const unsigned hms_max[3] = {23, 59, 59};
+  for (int i = 0; i < 3; ++i) {
+    if (s.empty() || is_space(s.front())) break;
+    const auto f = stamp_field(s, 0, hms_max[i], 2);
+    if (!f) return std::nullopt;
+    hms[i] = *f;
+  }
+  if (!end_of_word(s)) return std::nullopt;
+  const std::int64_t days = days_from_civil(*year, *mon, *day);
+  return ((days * 24 + hms[0]) * 60 + hms[1]) * 60 + hms[2];
+}
+
+std::optional<a_txt> parse_value(std::string_view s, value_error& err) {
+  a_txt out;
+  if (!s.empty() && s.front() == ':') {
+    s.remove_prefix(1);
+    auto a = parse_ip4_addr(s);
+    if (!a || a->addr == 0) {
+      err = value_error::bad_a;
+      return std::nullopt;
+    }
+    out.a = a->bits == 8 ? (a->addr | 0x7F000000u) : a->addr;  // ":2" is 127.0.0.2
+    out.has_a = true;
+    skip_space(s);
+    if (consume(s, ':')) {
+      skip_space(s);
+    } else if (!s.empty()) {
+      err = value_error::junk_after_a;
+      return std::nullopt;
+    } else {
+      out.txt_from_default = true;
+    }
+  }
+  if (s.size() > 255) {
+    s = s.substr(0, 255);
+    out.truncated = true;
+  }
+  out.txt = s;
+  return out;
+}
+
+std::size_t ip6_to_text(const ip6_bytes& addr, char* buf) {
+  unsigned words[8];
+  for (int i = 0; i < 8; ++i) {
+    words[i] = (static_cast<unsigned>(addr[static_cast<std::size_t>(2 * i)]) << 8) |
+               addr[static_cast<std::size_t>(2 * i + 1)];
+  }
+  int zstart = 0;
+  int nzeros = 0;
+  for (int i = 0; i + nzeros < 8; ++i) {
+    int nz = 0;
+    while (i + nz < 8 && words[i + nz] == 0) ++nz;
+    if (nz > 1 && nz > nzeros) {
+      nzeros = nz;
+      zstart = i;
+    }
+  }
+  static const char* hex = "0123456789abcdef";
+  std::size_t n = 0;
+  auto word = [&](unsigned w) {
+    bool started = false;
+    for (int shift = 12; shift >= 0; shift -= 4) {
+      const unsigned nib = (w >> shift) & 15;
+      if (nib != 0 || started || shift == 0) {
+        buf[n++] = hex[nib];
+        started = true;
+      }
+    }
+  };
+  const int head = nzeros ? zstart : 8;
+  for (int i = 0; i < head; ++i) {
+    if (i > 0) buf[n++] = ':';
+    word(words[i]);
+  }
+  if (nzeros) {
+    buf[n++] = ':';
+    buf[n++] = ':';
+    for (int i = zstart + nzeros; i < 8; ++i) {
+      if (i > zstart + nzeros) buf[n++] = ':';
+      word(words[i]);
+    }
+  }
+  return n;
+}
+
+std::string ip6_to_text(const ip6_bytes& addr) {
+  char buf[48];
+  return std::string(buf, ip6_to_text(addr, buf));
+}
+
+std::size_t ip4_to_text(std::uint32_t addr, char* buf) {
+  std::size_t n = 0;
+  for (int i = 0; i < 4; ++i) {
+    if (i > 0) buf[n++] = '.';
+    const unsigned o = (addr >> (24 - 8 * i)) & 255u;
+    if (o >= 100) buf[n++] = static_cast<char>('0' + o / 100);
+    if (o >= 10) buf[n++] = static_cast<char>('0' + (o / 10) % 10);
+    buf[n++] = static_cast<char>('0' + o % 10);
+  }
+  return n;
+}
+
+}  // namespace mx::dnsbl::text

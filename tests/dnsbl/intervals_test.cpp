@@ -1,0 +1,134 @@
+#include "dnsbl/intervals.hpp"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace mx::dnsbl {
+namespace {
+
+using range = tagged_range<std::uint32_t>;
+
+std::string show(std::span<const std::uint32_t> v) {
+  std::string out = "{";
+  for (const auto x : v) out += std::to_string(x) + ",";
+  return out + "}";
+}
+
+// The rule, evaluated address by address: the most specific level covering the address decides;
+// an exclusion at that level wins; otherwise every distinct value there.
+std::vector<std::uint32_t> reference(const std::vector<range>& ranges, std::uint32_t addr) {
+  int best = -1;
+  for (const auto& r : ranges) {
+    if (r.lo <= addr && addr <= r.hi) best = std::max(best, static_cast<int>(r.level));
+  }
+  std::set<std::uint32_t> vals;
+  for (const auto& r : ranges) {
+    if (r.lo <= addr && addr <= r.hi && r.level == best) {
+      if (r.value == excluded_value) return {};
+      vals.insert(r.value);
+    }
+  }
+  return {vals.begin(), vals.end()};
+}
+
+struct table_case {
+  std::string what;
+  std::vector<range> ranges;
+  std::vector<std::pair<std::uint32_t, std::string>> probes;  // address -> want values
+};
+
+TEST(interval_table, table) {
+  const table_case cases[] = {
+      {"one single", {{5, 5, 0, 32}}, {{4, "{}"}, {5, "{0,}"}, {6, "{}"}}},
+      {"specific beats general",
+       {{0, 99, 0, 8}, {10, 19, 1, 24}, {15, 15, 2, 32}},
+       {{0, "{0,}"},
+        {10, "{1,}"},
+        {15, "{2,}"},
+        {16, "{1,}"},
+        {20, "{0,}"},
+        {99, "{0,}"},
+        {100, "{}"}}},
+      {"exclusion punches a hole",
+       {{0, 99, 0, 8}, {50, 59, excluded_value, 24}},
+       {{49, "{0,}"}, {50, "{}"}, {59, "{}"}, {60, "{0,}"}}},
+      {"listed inside an exclusion",
+       {{0, 99, excluded_value, 8}, {50, 50, 3, 32}},
+       {{49, "{}"}, {50, "{3,}"}, {51, "{}"}}},
+      {"same level: exclusion wins",
+       {{10, 19, 1, 24}, {10, 19, excluded_value, 24}},
+       {{10, "{}"}, {19, "{}"}}},
+      {"same level: values add up",
+       {{10, 19, 1, 24}, {10, 19, 2, 24}, {15, 25, 3, 24}},
+       {{10, "{1,2,}"}, {15, "{1,2,3,}"}, {20, "{3,}"}, {26, "{}"}}},
+      {"top of the key space",
+       {{0xFFFFFF00u, 0xFFFFFFFFu, 7, 24}, {0xFFFFFFFFu, 0xFFFFFFFFu, 8, 32}},
+       {{0xFFFFFFFEu, "{7,}"}, {0xFFFFFFFFu, "{8,}"}}},
+      {"everything", {{0, 0xFFFFFFFFu, 9, 0}}, {{0, "{9,}"}, {0xFFFFFFFFu, "{9,}"}}},
+  };
+  for (const auto& c : cases) {
+    const auto t = interval_table<std::uint32_t>::build(c.ranges);
+    for (const auto& [addr, want] : c.probes) {
+      EXPECT_EQ(show(t.find(addr)), want) << c.what << " at " << addr;
+      EXPECT_EQ(show(t.find(addr)), show(reference(c.ranges, addr))) << c.what << " at " << addr;
+    }
+  }
+}
+
+TEST(interval_table, matches_reference_on_random_data) {
+  std::mt19937 rng(20240517);
+  for (int round = 0; round < 200; ++round) {
+    std::vector<range> ranges;
+    const int n = 1 + static_cast<int>(rng() % 12);
+    for (int i = 0; i < n; ++i) {
+      const std::uint32_t lo = rng() % 200;
+      const std::uint32_t len = rng() % 4 == 0 ? 0 : rng() % 60;
+      const std::uint32_t value = rng() % 5 == 0 ? excluded_value : rng() % 4;
+      ranges.push_back({lo, lo + len, value, static_cast<std::uint16_t>(rng() % 3)});
+    }
+    const auto t = interval_table<std::uint32_t>::build(ranges);
+    for (std::uint32_t addr = 0; addr < 270; ++addr) {
+      ASSERT_EQ(show(t.find(addr)), show(reference(ranges, addr)))
+          << "round " << round << " addr " << addr;
+    }
+    for (std::uint32_t lo = 0; lo < 270; lo += 7) {
+      const std::uint32_t hi = lo + rng() % 30;
+      bool want = false;
+      for (std::uint32_t a = lo; a <= hi && !want; ++a) want = !reference(ranges, a).empty();
+      ASSERT_EQ(t.any_in(lo, hi), want) << "round " << round << " [" << lo << "," << hi << "]";
+    }
+  }
+}
+
+TEST(interval_table, singles_are_compact) {
+  std::vector<range> ranges;
+  for (std::uint32_t i = 0; i < 1000; ++i) ranges.push_back({i * 3, i * 3, 0, 32});
+  ranges.push_back({10000, 20000, 1, 16});
+  const auto t = interval_table<std::uint32_t>::build(ranges);
+  EXPECT_EQ(t.singles(), 1000u);
+  EXPECT_EQ(t.intervals(), 1u);
+  // 4 octets a single (one shared group), plus small overheads.
+  EXPECT_LT(t.memory_bytes(), 1000u * 4 + 200);
+}
+
+TEST(interval_table, u128_keys) {
+  using r6 = tagged_range<u128>;
+  const u128 base{0x20010db800000000ULL, 0};
+  const u128 top{0x20010db8ffffffffULL, ~0ULL};
+  const u128 one{0x20010db800000000ULL, 1};
+  const std::vector<r6> ranges = {{base, top, 0, 32}, {one, one, excluded_value, 128}};
+  const auto t = interval_table<u128>::build(ranges);
+  EXPECT_EQ(show(t.find(base)), "{0,}");
+  EXPECT_EQ(show(t.find(one)), "{}");
+  EXPECT_EQ(show(t.find(u128{0x20010db800000000ULL, 2})), "{0,}");
+  EXPECT_EQ(show(t.find(u128{0x20010db900000000ULL, 0})), "{}");
+  EXPECT_TRUE(t.any_in(one, one) == false);
+  EXPECT_TRUE(t.any_in(u128{0, 0}, base));
+}
+
+}  // namespace
+}  // namespace mx::dnsbl
