@@ -6,6 +6,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/report.hpp"
+#include "cli/server_config.hpp"
 #include "config/config.hpp"
 #include "policy/relay_proof.hpp"
 
@@ -22,11 +23,12 @@ int run_config_reference() {
 }
 
 int run_check_config(const std::string& config_path, bool show) {
-  auto cfg = config::load_file(config_path);
-  if (!cfg) {
-    fmt::print(stderr, "{}\n", cfg.error().to_string());
+  auto loaded = load_server_config(config_path);  // the config and its recipients file
+  if (!loaded) {
+    fmt::print(stderr, "{}\n", loaded.error());
     return exit_invalid;
   }
+  const config::config* cfg = &loaded->cfg;
   if (show) fmt::print("{}\n", config::effective_toml(*cfg));
   const auto proof = policy::prove_relay_safety(config::relay_policy(*cfg), cfg->smtpd.hostname);
   if (proof.safe()) {

@@ -30,8 +30,26 @@ struct smtpd_config {
   std::uint32_t max_recipients = 100;
   std::uint64_t max_message_size = 10485760;
   std::uint32_t max_errors = 10;
+  std::uint32_t max_rejections = 100;
   bool soft_reject = false;
   bool allow_open_relay = false;
+  // Storage (issue 3).
+  std::string mail_dir = "var/mail";
+  std::string queue_dir = "var/queue";
+  std::string recipients;  // file of valid local recipients; "" = only postmaster@
+  // Connection limits and timeouts (RFC 5321 4.5.3.2), in seconds unless named otherwise.
+  std::uint32_t max_connections = 1000;
+  std::uint32_t max_connections_per_ip = 50;
+  std::uint32_t greet_delay = 0;  // milliseconds
+  std::uint32_t timeout_greeting = 300;
+  std::uint32_t timeout_mail = 300;
+  std::uint32_t timeout_rcpt = 300;
+  std::uint32_t timeout_data_init = 120;
+  std::uint32_t timeout_data_block = 180;
+  std::uint32_t timeout_data_term = 600;
+  std::uint32_t timeout_idle = 300;
+  std::uint32_t session_lifetime = 3600;
+  std::uint32_t shutdown_grace = 30;
 
   friend bool operator==(const smtpd_config&, const smtpd_config&) = default;
 };

@@ -88,6 +88,32 @@ option integer_option(std::string section, std::string name, std::int64_t def, s
   return o;
 }
 
+// A file or directory path. Relative paths are taken from the working directory, as given.
+option path_option(std::string section, std::string name, const std::string& def, bool may_be_empty,
+                   std::string help, field<smtpd_config, std::string> f) {
+  option o;
+  o.section = std::move(section);
+  o.name = std::move(name);
+  o.type = "path";
+  o.default_toml = toml_string(def);
+  o.bounds = may_be_empty ? "a path, or \"\" for none" : "a non-empty path";
+  o.help = std::move(help);
+  const std::string key = o.key();
+  o.apply = [key, may_be_empty, f](const toml::node& node, config& out) -> std::optional<problem> {
+    const auto* v = node.as_string();
+    if (v == nullptr) return wrong_type(node, key, "a string (a path)");
+    const std::string& text = v->get();
+    if (text.empty() && !may_be_empty) return at(node, fmt::format("{}: must not be empty", key));
+    if (text.find('\0') != std::string::npos || text.size() > 4096) {
+      return at(node, fmt::format("{}: {} is not a usable path", key, display_text(text)));
+    }
+    f(out) = text;
+    return std::nullopt;
+  };
+  o.show = [f](const config& c) { return toml_string(f(c)); };
+  return o;
+}
+
 // A string that must be a domain name; stored in canonical form.
 option domain_option(std::string section, std::string name, const std::string& def,
                      std::string help, field<smtpd_config, std::string> f) {
@@ -347,8 +373,15 @@ std::vector<option> build_table() {
       field<S, std::uint64_t>{sm, &S::max_message_size}));
   t.push_back(integer_option<std::uint32_t>(
       s, "max_errors", 10, 1, 1000,
-      "Errors a client may make in one session before 421 4.7.0 and close.",
+      "Protocol errors (bad syntax, commands out of sequence, unknown commands, bad line ends) a "
+      "client may make in one session before 421 4.7.0 and close.",
       field<S, std::uint32_t>{sm, &S::max_errors}));
+  t.push_back(integer_option<std::uint32_t>(
+      s, "max_rejections", 100, 1, 100000,
+      "Refusals by policy (relay denied, unknown user) in one session before 421 4.7.0 and close. "
+      "Counted apart from max_errors so that a relay tester sees each of its tests refused, while "
+      "a harvester is still cut off.",
+      field<S, std::uint32_t>{sm, &S::max_rejections}));
   t.push_back(bool_option(
       s, "soft_reject", false,
       "Turn every relay rejection into a 4xx deferral, so that mail refused by mistake is retried "
@@ -360,6 +393,56 @@ std::vector<option> build_table() {
       "then warns at start and hourly). `check-config` still exits 1. Never set this on a server "
       "reachable from the Internet.",
       field<S, bool>{sm, &S::allow_open_relay}));
+  t.push_back(path_option(
+      s, "mail_dir", "var/mail", false,
+      "Root of local delivery: Maildir per recipient, `<mail_dir>/<domain>/<mailbox>/{tmp,new,cur}`. "
+      "Created if missing; `serve` refuses to start if it is not writable.",
+      field<S, std::string>{sm, &S::mail_dir}));
+  t.push_back(path_option(
+      s, "queue_dir", "var/queue", false,
+      "Where relayed mail (from trusted networks, or to relay domains) is stored durably, one file "
+      "per message with its envelope, in `new/`.",
+      field<S, std::string>{sm, &S::queue_dir}));
+  t.push_back(path_option(
+      s, "recipients", "", true,
+      "File of valid local recipients, one address per line (`user@domain [mailbox]`, or "
+      "`@domain mailbox` for a catch-all). Unknown users get 550 5.1.1 at RCPT. `postmaster@` "
+      "every local domain is always accepted. Empty: only postmaster.",
+      field<S, std::string>{sm, &S::recipients}));
+  t.push_back(integer_option<std::uint32_t>(
+      s, "max_connections", 1000, 1, 1000000,
+      "Simultaneous SMTP sessions in all; beyond, new clients get 421 4.7.0 and are closed.",
+      field<S, std::uint32_t>{sm, &S::max_connections}));
+  t.push_back(integer_option<std::uint32_t>(
+      s, "max_connections_per_ip", 50, 1, 1000000,
+      "Simultaneous sessions from one client address; beyond, 421 4.7.0.",
+      field<S, std::uint32_t>{sm, &S::max_connections_per_ip}));
+  t.push_back(integer_option<std::uint32_t>(
+      s, "greet_delay", 0, 0, 60000,
+      "Milliseconds to wait before the 220 banner. A client that talks first is a pregreet "
+      "(554 5.5.0 and close), as postscreen does. 0: greet at once.",
+      field<S, std::uint32_t>{sm, &S::greet_delay}));
+  const std::pair<const char*, std::pair<std::uint32_t S::*, std::pair<int, const char*>>> timeouts[] = {
+      {"timeout_greeting", {&S::timeout_greeting, {300, "Seconds from the banner to the first command."}}},
+      {"timeout_mail", {&S::timeout_mail, {300, "Seconds waiting for MAIL (RFC 5321 4.5.3.2.2)."}}},
+      {"timeout_rcpt", {&S::timeout_rcpt, {300, "Seconds waiting for RCPT or DATA once MAIL is accepted (4.5.3.2.3)."}}},
+      {"timeout_data_init", {&S::timeout_data_init, {120, "Seconds from the 354 to the first data bytes (4.5.3.2.4)."}}},
+      {"timeout_data_block", {&S::timeout_data_block, {180, "Seconds between data blocks (4.5.3.2.5)."}}},
+      {"timeout_data_term", {&S::timeout_data_term, {600, "Seconds for the whole DATA phase, 354 to the final dot (4.5.3.2.6)."}}},
+      {"timeout_idle", {&S::timeout_idle, {300, "Seconds for any other wait, and for each write to a slow reader (4.5.3.2.7)."}}},
+  };
+  for (const auto& [name, row] : timeouts) {
+    t.push_back(integer_option<std::uint32_t>(s, name, row.second.first, 1, 86400, row.second.second,
+                                              field<S, std::uint32_t>{sm, row.first}));
+  }
+  t.push_back(integer_option<std::uint32_t>(
+      s, "session_lifetime", 3600, 1, 86400,
+      "Seconds a connection may last in all, whatever it does.",
+      field<S, std::uint32_t>{sm, &S::session_lifetime}));
+  t.push_back(integer_option<std::uint32_t>(
+      s, "shutdown_grace", 30, 0, 3600,
+      "On SIGTERM, seconds that sessions inside DATA may take to finish before the server exits.",
+      field<S, std::uint32_t>{sm, &S::shutdown_grace}));
   return t;
 }
 

@@ -165,14 +165,14 @@ step server_session::resolve(const reply& answer) {
       respond(out, answer);
     } else {
       txn_ = transaction{};
-      fail(out, answer);
+      refuse(out, answer);
     }
   } else if (auto* r = std::get_if<recipient_request>(&req)) {
     if (answer.klass() == 2) {
       txn_.recipients.push_back(std::move(r->recipient));
       respond(out, answer);
     } else {
-      fail(out, answer);
+      refuse(out, answer);
     }
   } else {
     // End of data: whatever the answer, the transaction is over (RFC 5321 4.1.1.4).
@@ -180,7 +180,7 @@ step server_session::resolve(const reply& answer) {
     if (answer.klass() == 2) {
       respond(out, answer);
     } else {
-      fail(out, answer);
+      refuse(out, answer);
     }
   }
   if (answer.code == 421) close_with(out, reply{});  // the shell gives up on this client
@@ -205,6 +205,13 @@ void server_session::fail(step& out, reply r) {
   respond(out, std::move(r));
   if (++errors_ >= cfg_.max_errors && !closed_) {
     close_with(out, reply::make(421, "4.7.0", cfg_.hostname + " Error: too many errors"));
+  }
+}
+
+void server_session::refuse(step& out, reply r) {
+  respond(out, std::move(r));
+  if (++rejections_ >= cfg_.max_rejections && !closed_) {
+    close_with(out, reply::make(421, "4.7.0", cfg_.hostname + " Error: too many rejected commands"));
   }
 }
 

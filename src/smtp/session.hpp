@@ -19,8 +19,10 @@
 //  - Bytes after a command that must end a pipelining group (EHLO, HELO, DATA, QUIT, NOOP, VRFY,
 //    HELP...) sent before its reply: 554 5.5.0 protocol synchronization, then close (RFC 2920 3.1).
 //  - Input before the greeting (pregreet) is reported; by default 554 5.5.0 and close.
-//  - After max_errors error replies: 421 4.7.0 and close. HTTP/proxy verbs (GET, POST, CONNECT...)
-//    get 521 and close at once.
+//  - After max_errors protocol errors: 421 4.7.0 and close. Refusals the shell decides (relay
+//    denied, unknown user) count apart, up to max_rejections, so a relay tester sees every one of
+//    its tests refused while a harvester is still cut off. HTTP/proxy verbs (GET, POST,
+//    CONNECT...) get 521 and close at once.
 //  - Addresses go through smtp::parse_path; routing tricks are flagged there and judged by policy.
 //  - Memory is bounded: a command line by 512 octets, a message by max_message_size (the excess is
 //    counted, not stored).
@@ -47,7 +49,8 @@ struct session_config {
   std::string hostname = "localhost";
   std::size_t max_recipients = 100;
   std::uint64_t max_message_size = 10485760;
-  std::size_t max_errors = 10;
+  std::size_t max_errors = 10;       // protocol errors (syntax, sequence, bad lines, unknown verbs)
+  std::size_t max_rejections = 100;  // refusals decided by the shell (relay denied, unknown user)
   bool smtputf8 = true;
   bool reject_pregreet = true;  // false: report it, then serve the client anyway
 };
@@ -109,6 +112,7 @@ class server_session {
   const std::string& helo() const { return helo_; }
   const struct transaction& current_transaction() const { return txn_; }
   std::size_t errors() const { return errors_; }
+  std::size_t rejections() const { return rejections_; }
   // Postfix-style per-command tally for the disconnect log line: "ehlo=1 mail=1 rcpt=1/2
   // data=1 quit=1 commands=5/6" (ok/total, total omitted when equal).
   std::string command_summary() const;
@@ -129,6 +133,7 @@ class server_session {
   void finish_data(step& out);
   void respond(step& out, reply r);
   void fail(step& out, reply r);      // an error reply: counted toward max_errors
+  void refuse(step& out, reply r);    // a refusal by the shell: counted toward max_rejections
   void close_with(step& out, reply r);
   void reset_transaction();
 
@@ -166,6 +171,7 @@ class server_session {
   bool discarding_ = false;  // inside an over-long command line, dropping up to its CRLF
   std::optional<session_request> pending_;
   std::size_t errors_ = 0;
+  std::size_t rejections_ = 0;
   std::string helo_;
   bool esmtp_ = false;
   transaction txn_;

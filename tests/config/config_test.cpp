@@ -46,6 +46,22 @@ TEST(ConfigDefaults, EmptyFileGivesEveryDefault) {
       {R"(max_errors = 10)"},
       {R"(soft_reject = false)"},
       {R"(allow_open_relay = false)"},
+      {R"(mail_dir = "var/mail")"},
+      {R"(queue_dir = "var/queue")"},
+      {R"(recipients = "")"},
+      {R"(max_rejections = 100)"},
+      {R"(max_connections = 1000)"},
+      {R"(max_connections_per_ip = 50)"},
+      {R"(greet_delay = 0)"},
+      {R"(timeout_greeting = 300)"},
+      {R"(timeout_mail = 300)"},
+      {R"(timeout_rcpt = 300)"},
+      {R"(timeout_data_init = 120)"},
+      {R"(timeout_data_block = 180)"},
+      {R"(timeout_data_term = 600)"},
+      {R"(timeout_idle = 300)"},
+      {R"(session_lifetime = 3600)"},
+      {R"(shutdown_grace = 30)"},
   };
   const std::string got = effective("");
   for (const auto& c : cases) {

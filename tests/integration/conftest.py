@@ -36,9 +36,9 @@ def source_dir():
 def run(mxguard_bin):
     """run(*args) -> CompletedProcess with text stdout/stderr; fails the test on a timeout."""
 
-    def _run(*args, timeout=TIMEOUT):
+    def _run(*args, timeout=TIMEOUT, cwd=None):
         return subprocess.run([mxguard_bin, *map(str, args)], capture_output=True, text=True,
-                              timeout=timeout, check=False)
+                              timeout=timeout, check=False, cwd=cwd)
 
     return _run
 
@@ -58,9 +58,9 @@ def write_config(tmp_path):
 class Server:
     """A running `mxguard serve`, with its stderr read line by line under a deadline."""
 
-    def __init__(self, argv):
+    def __init__(self, argv, cwd=None):
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE)
+                                     stderr=subprocess.PIPE, cwd=cwd)
         self.stderr = ""
         self._buffer = b""
         self._sel = selectors.DefaultSelector()
@@ -105,12 +105,14 @@ class Server:
 
 
 @pytest.fixture
-def serve(mxguard_bin):
-    """serve(config, *extra_args) -> Server; every server is killed at teardown."""
+def serve(mxguard_bin, tmp_path):
+    """serve(config, *extra_args) -> Server, run in tmp_path (relative mail_dir and queue_dir
+    land there); every server is killed at teardown."""
     servers = []
 
     def _serve(config, *extra):
-        server = Server([mxguard_bin, "serve", "--config", str(config), *map(str, extra)])
+        server = Server([mxguard_bin, "serve", "--config", str(config), *map(str, extra)],
+                        cwd=tmp_path)
         servers.append(server)
         return server
 

@@ -1,21 +1,31 @@
 """`mxguard serve`: refuses an unsafe config unless allow_open_relay = true (then warns at start
-and periodically), runs until SIGINT/SIGTERM and exits 0. No network layer yet."""
+and periodically), serves until SIGINT/SIGTERM and exits 0. Servers run in tmp_path."""
 import json
+import re
+import shutil
 import signal
+import socket
 
 from test_check_config import config
 
-READY = "waiting for SIGINT or SIGTERM"
+READY = "smtpd: listening on "
 WARNING = "OPEN RELAY: smtpd.allow_open_relay = true"
 
 
-def test_bundled_config_starts_and_stops_on_sigterm(serve, source_dir):
-    server = serve(source_dir / "config" / "mxguard.toml")
-    err = server.read_until(READY)
+def test_bundled_config_starts_serves_and_stops_on_sigterm(serve, source_dir, tmp_path):
+    # The bundled config as `make run` uses it, on free ports so a running `make run` is no bother.
+    shutil.copytree(source_dir / "config", tmp_path / "config")
+    bundled = (tmp_path / "config" / "mxguard.toml").read_text()
+    assert '"127.0.0.1:2525"' in bundled and '"[::1]:2525"' in bundled
+    (tmp_path / "config" / "mxguard.toml").write_text(bundled.replace(":2525", ":0"))
+    server = serve(tmp_path / "config" / "mxguard.toml")
+    err = server.read_until(READY, count=2)
     assert "relay-safe:" in err
-    assert "would listen on 127.0.0.1:2525" in err
-    assert "the network layer is not built yet" in err
     assert WARNING not in err
+    port = int(re.search(r"listening on 127\.0\.0\.1:(\d+)", err).group(1))
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        assert s.recv(100).startswith(b"220 mx.example.test ESMTP")
+    assert (tmp_path / "var" / "mail").is_dir() and (tmp_path / "var" / "queue" / "new").is_dir()
     code, err = server.stop(signal.SIGTERM)
     assert code == 0, err
     assert "received SIGTERM, stopping" in err

@@ -321,7 +321,7 @@ TEST(server_session, decisions_hold_input) {
   EXPECT_TRUE(std::holds_alternative<recipient_request>(*st.request));
   st = s.resolve(reply::make(450, "4.7.1", "try later"));
   EXPECT_EQ(st.wire(), "450 4.7.1 try later\r\n250 2.0.0 Ok\r\n");
-  EXPECT_EQ(s.errors(), 1u);
+  EXPECT_EQ(s.rejections(), 1u);
   EXPECT_EQ(s.current_phase(), phase::command);
 }
 
@@ -359,16 +359,21 @@ TEST(server_session, timeout_closes) {
   EXPECT_TRUE(s.feed("NOOP\r\n").replies.empty());
 }
 
-TEST(server_session, errors_include_policy_rejections) {
+TEST(server_session, policy_rejections_have_their_own_limit) {
   session_config cfg;
-  cfg.max_errors = 3;
+  cfg.max_errors = 2;
+  cfg.max_rejections = 3;
   server_session s(cfg);
   fake_shell shell;
   s.greet();
   drive(s, shell, hello);
   drive(s, shell, mail);
+  // One protocol error does not combine with refusals to reach either limit early.
+  EXPECT_EQ(join(drive(s, shell, "BOGUS\r\n")), "500 5.5.2");
   const auto got = drive(s, shell, "RCPT TO:<a@x.example>\r\nRCPT TO:<b@x.example>\r\nRCPT TO:<c@x.example>\r\n");
   EXPECT_EQ(join(got), "554 5.7.1 | 554 5.7.1 | 554 5.7.1 | 421 4.7.0");
+  EXPECT_EQ(s.errors(), 1u);
+  EXPECT_EQ(s.rejections(), 3u);
   EXPECT_TRUE(s.closed());
 }
 
