@@ -146,10 +146,14 @@ class dnset_leaf final : public leaf {
       }
       stop = true;
     }
-    // Not listed. The name still exists when "*.name" is listed, or anything below it.
-    if (const auto i = wild_.search(full);
-        i != name_table::npos && wild_.groups[i] != excluded_value) {
-      return {found::exists, {}, 0};
+    // Not listed. The name still exists when names below it are listed: through the wildcard
+    // that applies to its children (the closest one from the name itself up: "*.name", or one
+    // above that an exact exclusion of the name did not stop), or through entries below it.
+    for (std::size_t j = key.labels; j >= 1; --j) {
+      const auto i = wild_.search(std::string_view(rk.data(), end[j]));
+      if (i == name_table::npos) continue;
+      if (wild_.groups[i] != excluded_value) return {found::exists, {}, 0};
+      break;
     }
     std::size_t i = listed_.lower_bound(full);
     if (i < listed_.size() && listed_.key(i) == full) ++i;

@@ -293,7 +293,9 @@ TEST(loader, dnset_table) {
         {"b.a.wild.example", a, "NOERROR A:127.0.0.2"},
         {"both.example", a, "NOERROR A:127.0.0.2"},
         {"x.both.example", txt, "NOERROR TXT:\"Domain both.example listed\""},
-        {"excluded.both.example", a, "NXDOMAIN"},
+        // Excluded itself, but "*.both.example" still lists the names below it: NODATA.
+        {"excluded.both.example", a, "NODATA"},
+        {"a.excluded.both.example", a, "NOERROR A:127.0.0.2"},
         {"no.both.example", a, "NOERROR A:127.0.0.2"},
         {"x.no.both.example", a, "NXDOMAIN"},
         {"spam.example", any, "NOERROR A:127.0.0.3 A:127.0.0.4 TXT:\"Special spam.example\""},
