@@ -80,7 +80,8 @@ class writer {
   std::array<std::uint16_t, 3> counts_{};
   std::size_t rr_section_ = 0;
   std::size_t rdlength_at_ = 0;
-  std::array<std::uint16_t, max_names> name_at_{};  // offsets of label runs written literally
+  std::array<std::uint16_t, max_names>
+      name_at_;  // offsets of label runs written literally ([0, names_))
   std::size_t names_ = 0;
 };
 

@@ -216,7 +216,7 @@ class responder {
     if (want_a) {
       std::uint32_t ttl = 0xFFFFFFFFu;
       for (std::size_t i = 0; i < nhits; ++i) ttl = std::min(ttl, hits_[i].set->ttl());
-      std::array<std::uint32_t, max_hits> seen{};
+      std::array<std::uint32_t, max_hits> seen;  // NOLINT: [0, nseen) written before read
       std::size_t nseen = 0;
       for (std::size_t i = 0; i < nhits; ++i) {
         const std::uint32_t a = hits_[i].set->values().at(hits_[i].value).a;
@@ -238,15 +238,15 @@ class responder {
         const auto& vals = hits_[i].set->values();
         if (vals.at(hits_[i].value).txt_length != 0) ttl = std::min(ttl, hits_[i].set->ttl());
       }
-      std::array<std::pair<std::size_t, std::size_t>, max_hits> seen{};  // rdata in out
+      std::array<std::pair<std::size_t, std::size_t>, max_hits> seen;  // rdata in out
       std::size_t nseen = 0;
       for (std::size_t i = 0; i < nhits; ++i) {
         const auto& vals = hits_[i].set->values();
         const value& val = vals.at(hits_[i].value);
         if (val.txt_length == 0) continue;
-        std::array<char, 256> subject{};
+        std::array<char, 256> subject;  // NOLINT: written before read
         const std::size_t slen = subject_text(hits_[i], key_, subject);
-        std::array<char, max_txt_octets> txt{};
+        std::array<char, max_txt_octets> txt;  // NOLINT: written before read
         const std::size_t tlen =
             expand_template(vals.final_template(val), std::string_view(subject.data(), slen), txt);
         if (tlen == 0) continue;
@@ -284,7 +284,7 @@ class responder {
   const zone* zone_ = nullptr;
   dns::name lower_;
   lookup_key key_;
-  std::array<hit, max_hits> hits_{};
+  std::array<hit, max_hits> hits_;  // [0, nhits) written before read
   bool truncated_ = false;
 };
 

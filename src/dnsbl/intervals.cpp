@@ -23,6 +23,18 @@ std::uint32_t group_store::intern(const std::vector<std::uint32_t>& sorted_value
   return it->second;
 }
 
+void bucket_index::build(std::span<const std::uint32_t> sorted) {
+  start_.clear();
+  if (sorted.size() < min_keys) return;
+  start_.resize((std::size_t{1} << 16) + 1);
+  std::size_t pos = 0;
+  for (std::size_t h = 0; h < (std::size_t{1} << 16); ++h) {
+    while (pos < sorted.size() && (sorted[pos] >> 16) < h) ++pos;
+    start_[h] = static_cast<std::uint32_t>(pos);
+  }
+  start_[std::size_t{1} << 16] = static_cast<std::uint32_t>(sorted.size());
+}
+
 template <class K>
 auto interval_table<K>::level_segments(std::span<const tagged_range<K>> level, group_store& groups)
     -> std::vector<segment> {
@@ -167,6 +179,10 @@ interval_table<K> interval_table<K>::build(std::vector<tagged_range<K>> ranges) 
     }
   }
   t.groups_.shrink();
+  if constexpr (std::is_same_v<K, std::uint32_t>) {
+    t.single_idx_.build(t.single_);
+    t.lo_idx_.build(t.lo_);
+  }
   return t;
 }
 

@@ -20,6 +20,8 @@
 #include <cstdint>
 #include <map>
 #include <span>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace mx::dnsbl {
@@ -55,6 +57,34 @@ struct key_traits<u128> {
 };
 
 inline constexpr std::uint32_t excluded_value = 0xFFFFFFFFu;
+
+// An index over a large sorted array of 32-bit keys: where each value of the top 16 bits starts.
+// A search then reads the 256 KiB index and one bucket (a few cache lines) instead of log2(n)
+// lines spread over the whole array, which is what a lookup in millions of /32s costs.
+class bucket_index {
+ public:
+  static constexpr std::size_t min_keys = 1u << 16;  // smaller arrays: plain binary search
+
+  void build(std::span<const std::uint32_t> sorted);
+  // The positions [first, last) holding the keys whose top 16 bits are those of k.
+  std::pair<std::size_t, std::size_t> bucket(std::uint32_t k, std::size_t n) const {
+    if (start_.empty()) return {0, n};
+    const std::size_t h = k >> 16;
+    return {start_[h], start_[h + 1]};
+  }
+  std::size_t memory_bytes() const { return start_.capacity() * sizeof(std::uint32_t); }
+
+ private:
+  std::vector<std::uint32_t> start_;  // 65537 entries, or none
+};
+
+// Is k in the sorted array? (Uses the index when there is one.)
+inline bool indexed_contains(std::span<const std::uint32_t> sorted, const bucket_index& idx,
+                             std::uint32_t k) {
+  const auto [first, last] = idx.bucket(k, sorted.size());
+  return std::binary_search(sorted.begin() + static_cast<std::ptrdiff_t>(first),
+                            sorted.begin() + static_cast<std::ptrdiff_t>(last), k);
+}
 
 template <class K>
 struct tagged_range {
@@ -99,14 +129,20 @@ class interval_table {
 
   // The value group at key; empty when not listed.
   std::span<const std::uint32_t> find(K key) const {
-    auto s = std::lower_bound(single_.begin(), single_.end(), key);
-    if (s != single_.end() && *s == key) {
+    auto [sf, sl] = bucket(single_idx_, key, single_.size());
+    const auto s_end = single_.begin() + static_cast<std::ptrdiff_t>(sl);
+    auto s = std::lower_bound(single_.begin() + static_cast<std::ptrdiff_t>(sf), s_end, key);
+    if (s != s_end && *s == key) {
       const auto i = static_cast<std::size_t>(s - single_.begin());
       return groups_.get(single_group_.empty() ? single_common_ : single_group_[i]);
     }
-    auto r = std::upper_bound(lo_.begin(), lo_.end(), key);
-    if (r == lo_.begin()) return {};
-    const auto i = static_cast<std::size_t>(r - lo_.begin()) - 1;
+    // The last interval starting at or before key: in key's bucket, or else the one before it.
+    auto [rf, rl] = bucket(lo_idx_, key, lo_.size());
+    const auto r = std::upper_bound(lo_.begin() + static_cast<std::ptrdiff_t>(rf),
+                                    lo_.begin() + static_cast<std::ptrdiff_t>(rl), key);
+    const auto pos = static_cast<std::size_t>(r - lo_.begin());
+    if (pos == 0) return {};
+    const std::size_t i = pos - 1;
     if (key <= hi_[i]) return groups_.get(group_[i]);
     return {};
   }
@@ -126,7 +162,7 @@ class interval_table {
   std::size_t memory_bytes() const {
     return single_.capacity() * sizeof(K) + single_group_.capacity() * 4 +
            (lo_.capacity() + hi_.capacity()) * sizeof(K) + group_.capacity() * 4 +
-           groups_.memory_bytes();
+           groups_.memory_bytes() + single_idx_.memory_bytes() + lo_idx_.memory_bytes();
   }
 
  private:
@@ -147,6 +183,17 @@ class interval_table {
   std::vector<K> hi_;
   std::vector<std::uint32_t> group_;
   group_store groups_;
+  bucket_index single_idx_;  // IPv4 only
+  bucket_index lo_idx_;
+
+  static std::pair<std::size_t, std::size_t> bucket(const bucket_index& idx, const K& key,
+                                                    std::size_t n) {
+    if constexpr (std::is_same_v<K, std::uint32_t>) {
+      return idx.bucket(key, n);
+    } else {
+      return {0, n};
+    }
+  }
 };
 
 // Template definitions (instantiated for std::uint32_t and u128 in intervals.cpp).

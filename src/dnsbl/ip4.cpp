@@ -59,17 +59,20 @@ class ip4tset_leaf final : public leaf {
   ip4tset_leaf(value_pool values, std::uint32_t def, std::uint32_t ttl, bool tp,
                std::vector<std::uint32_t> addrs)
       : leaf(dataset_type::ip4tset, key_family::ip4, std::move(values), def, ttl, tp),
-        addrs_(std::move(addrs)) {}
+        addrs_(std::move(addrs)) {
+    index_.build(addrs_);
+  }
 
   std::size_t entry_count() const override { return addrs_.size(); }
   std::size_t memory_bytes() const override {
-    return addrs_.capacity() * sizeof(std::uint32_t) + values().memory_bytes();
+    return addrs_.capacity() * sizeof(std::uint32_t) + index_.memory_bytes() +
+           values().memory_bytes();
   }
 
  protected:
   match find(const lookup_key& key) const override {
     if (const auto p = point(key)) {
-      if (std::binary_search(addrs_.begin(), addrs_.end(), *p)) return listed_default();
+      if (indexed_contains(addrs_, index_, *p)) return listed_default();
       return {};
     }
     if (const auto r = partial_range(key)) {
@@ -81,6 +84,7 @@ class ip4tset_leaf final : public leaf {
 
  private:
   std::vector<std::uint32_t> addrs_;
+  bucket_index index_;
 };
 
 // rbldnsd ip4set stores a range as entries on the octet boundaries /32, /24, /16 and /8, and the

@@ -45,9 +45,10 @@ std::optional<dataset_type> parse_dataset_type(std::string_view text);
 enum class key_family : std::uint8_t { ip4, ip6, name };
 
 struct lookup_key {
-  std::array<std::uint8_t, 255> wire{};  // labels, leftmost first, lowercase, no root octet
+  // wire and offsets are not zero-filled (only their first wire_length / labels entries are read).
+  std::array<std::uint8_t, 255> wire;  // labels, leftmost first, lowercase, no root octet
   std::size_t wire_length = 0;
-  std::array<std::uint8_t, 128> offsets{};  // label i's length octet is wire[offsets[i]]
+  std::array<std::uint8_t, 128> offsets;  // label i's length octet is wire[offsets[i]]
   std::size_t labels = 0;
 
   std::uint8_t v4_octets = 0;   // 1..4 when every label is a decimal octet; 0 otherwise

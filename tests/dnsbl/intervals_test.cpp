@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <random>
 #include <set>
 #include <string>
@@ -102,6 +103,44 @@ TEST(interval_table, matches_reference_on_random_data) {
       ASSERT_EQ(t.any_in(lo, hi), want) << "round " << round << " [" << lo << "," << hi << "]";
     }
   }
+}
+
+TEST(interval_table, large_tables_use_the_bucket_index) {
+  // Over 65536 singles and intervals, so the bucket index is built and searched; checked
+  // against a std::map at every boundary and at random points.
+  std::mt19937 rng(7);
+  std::map<std::uint32_t, std::uint32_t> singles;                          // addr -> value
+  std::map<std::uint32_t, std::pair<std::uint32_t, std::uint32_t>> spans;  // lo -> (hi, value)
+  std::vector<range> ranges;
+  while (spans.size() < 80000) {
+    const std::uint32_t lo = rng() & ~0xFFFu;  // 4096-aligned blocks cannot overlap
+    const std::uint32_t hi = lo + 1 + rng() % 4000;
+    if (spans.count(lo)) continue;
+    const std::uint32_t v = 1 + rng() % 3;
+    spans[lo] = {hi, v};
+    ranges.push_back({lo, hi, v, 24});
+  }
+  while (singles.size() < 90000) {
+    const std::uint32_t a = rng();
+    if (singles.count(a)) continue;
+    singles[a] = 10;
+    ranges.push_back({a, a, 10, 32});
+  }
+  const auto t = interval_table<std::uint32_t>::build(ranges);
+  auto want = [&](std::uint32_t p) -> std::string {
+    if (singles.count(p)) return "{10,}";
+    auto it = spans.upper_bound(p);
+    if (it == spans.begin()) return "{}";
+    --it;
+    if (p <= it->second.first) return "{" + std::to_string(it->second.second) + ",}";
+    return "{}";
+  };
+  std::vector<std::uint32_t> probes;
+  for (const auto& [a, v] : singles) probes.insert(probes.end(), {a, a - 1, a + 1});
+  for (const auto& [lo, hv] : spans)
+    probes.insert(probes.end(), {lo, lo - 1, hv.first, hv.first + 1});
+  for (int i = 0; i < 100000; ++i) probes.push_back(static_cast<std::uint32_t>(rng()));
+  for (const auto p : probes) ASSERT_EQ(show(t.find(p)), want(p)) << "at " << p;
 }
 
 TEST(interval_table, singles_are_compact) {

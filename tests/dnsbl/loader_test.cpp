@@ -203,6 +203,27 @@ TEST(loader, ip4tset_table) {
   for (const auto& c : cases) run(c);
 }
 
+TEST(loader, large_ip4tset_uses_its_index) {
+  // Over 65536 addresses (the bucket index threshold): every third /32 of 10.0.0.0/12.
+  std::string text;
+  for (std::uint32_t i = 0; i < 300000; i += 3) {
+    const std::uint32_t a = 0x0A000000u + i;
+    text += "10." + std::to_string((a >> 16) & 255) + "." + std::to_string((a >> 8) & 255) + "." +
+            std::to_string(a & 255) + "\n";
+  }
+  const auto ds = load_text(dataset_type::ip4tset, text);
+  ASSERT_TRUE(ds);
+  EXPECT_EQ(ds->entry_count(), 100000u);
+  const auto zs = one_zone("bl.test", {ds});
+  for (std::uint32_t i = 0; i < 300010; i += 997) {
+    const std::uint32_t a = 0x0A000000u + i;
+    const std::string name = std::to_string(a & 255) + "." + std::to_string((a >> 8) & 255) + "." +
+                             std::to_string((a >> 16) & 255) + ".10.bl.test";
+    const std::string want = (i % 3 == 0 && i < 300000) ? "NOERROR A:127.0.0.2" : "NXDOMAIN";
+    EXPECT_EQ(summary(ask(*zs, name)), want) << name;
+  }
+}
+
 TEST(loader, ip4trie_table) {
   const loader_case cases[] = {
       {"longest prefix, exclusions, duplicates",
