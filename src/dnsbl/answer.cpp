@@ -288,9 +288,8 @@ class responder {
   bool truncated_ = false;
 };
 
-answer_result header_only(std::span<const std::uint8_t> query, std::span<std::uint8_t> out,
-                          const dns::header& h, std::uint8_t rcode, outcome what) {
-  (void)query;
+answer_result header_only(std::span<std::uint8_t> out, const dns::header& h, std::uint8_t rcode,
+                          outcome what) {
   dns::writer w(out, out.size());
   dns::header r;
   r.id = h.id;
@@ -340,9 +339,9 @@ answer_result answer(const zone_set& zones, std::span<const std::uint8_t> query,
       case dns::query_fault::drop:
         return res;
       case dns::query_fault::formerr:
-        return header_only(query, out, f.hdr, dns::rcode::formerr, outcome::formerr);
+        return header_only(out, f.hdr, dns::rcode::formerr, outcome::formerr);
       case dns::query_fault::notimp:
-        return header_only(query, out, f.hdr, dns::rcode::notimp, outcome::notimp);
+        return header_only(out, f.hdr, dns::rcode::notimp, outcome::notimp);
     }
     return res;
   }

@@ -68,6 +68,8 @@ struct answer_result {
 };
 
 // out must hold at least 512 octets (else the query is dropped); 65535 for full TCP answers.
+// Over TCP, query and out are the messages without their two-octet length prefix (RFC 1035
+// 4.2.2): the shell strips it and adds it back.
 answer_result answer(const zone_set& zones, std::span<const std::uint8_t> query,
                      std::span<std::uint8_t> out, const answer_options& opts = {});
 
