@@ -1,0 +1,105 @@
+// Fuzz target: smtp::client_session against an arbitrary server byte stream.
+// Input: [config byte][seed byte][server stream...]. The stream is fed in pseudo-random chunks
+// (from the seed); whenever the session is ready it is given an envelope (sometimes with
+// XCLIENT), STARTTLS or QUIT, and settle/timeout/EOF are injected pseudo-randomly. Invariants:
+// every write is whole CRLF lines with no bare CR, LF or NUL; no line is DATA or BDAT; nothing is
+// written after close; every failed/closed event really ends the session.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+#include "smtp/client_session.hpp"
+
+namespace {
+
+void check(bool ok) {
+  if (!ok) std::abort();
+}
+
+bool iprefix(std::string_view s, std::string_view p) {
+  if (s.size() < p.size()) return false;
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    char c = s[i];
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 32);
+    if (c != p[i]) return false;
+  }
+  return true;
+}
+
+void check_write(const std::string& w) {
+  std::size_t pos = 0;
+  while (pos < w.size()) {
+    const std::size_t crlf = w.find("\r\n", pos);
+    check(crlf != std::string::npos);
+    const std::string_view line(w.data() + pos, crlf - pos);
+    for (char c : line) check(c != '\r' && c != '\n' && c != '\0');
+    check(!iprefix(line, "DATA") && !iprefix(line, "BDAT"));
+    pos = crlf + 2;
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  if (size < 2) return 0;
+  mx::smtp::client_config cfg;
+  cfg.helo = "probe.example";
+  cfg.pipelining = (data[0] & 1) == 0;
+  cfg.settle_after_greeting = (data[0] & 2) != 0;
+  cfg.max_line = (data[0] & 4) ? 64 : 2048;
+  cfg.max_lines = (data[0] & 8) ? 4 : 256;
+  std::uint32_t rng = data[1] * 2654435761u + 1;
+  auto next = [&rng]() {
+    rng ^= rng << 13;
+    rng ^= rng >> 17;
+    rng ^= rng << 5;
+    return rng;
+  };
+  const std::string_view stream(reinterpret_cast<const char*>(data + 2), size - 2);
+
+  mx::smtp::client_session s(cfg);
+  bool closed = false;
+  auto take = [&](const mx::smtp::client_step& st) {
+    if (closed) check(st.send.empty());
+    check_write(st.send);
+    for (const auto& ev : st.events) {
+      if (ev.what == mx::smtp::client_event::type::closed) check(s.closed());
+    }
+    if (st.close) closed = true;
+    if (s.closed()) check(st.close || closed);
+  };
+
+  std::size_t pos = 0;
+  while (pos < stream.size() && !s.closed()) {
+    const std::size_t n = 1 + next() % 61;
+    take(s.feed(stream.substr(pos, n)));
+    pos += n;
+    const std::uint32_t r = next();
+    if (s.ready()) {
+      switch (r % 8) {
+        case 0: take(s.quit()); break;
+        case 1:
+          if (auto st = s.starttls()) take(*st);
+          break;
+        case 2: {
+          mx::smtp::envelope env{"ADDR=127.0.0.1", "<a@x.example>", {"<b@y.example>"}};
+          if (auto st = s.submit(env)) take(*st);
+          break;
+        }
+        default: {
+          mx::smtp::envelope env{"", "<>", {"<b@y.example>", "<c%y.example@x.example>"}};
+          if (auto st = s.submit(env)) take(*st);
+          break;
+        }
+      }
+    }
+    if ((r >> 8) % 16 == 0) take(s.settled());
+    if ((r >> 8) % 64 == 1) take(s.tls_started());
+  }
+  if (!s.closed()) take((next() & 1) ? s.timeout() : s.disconnected());
+  check(s.closed());
+  take(s.feed("250 ok\r\n"));
+  return 0;
+}
