@@ -65,6 +65,15 @@ namespace {
 using namespace testing;
 
 TEST(answer, no_heap_allocation_per_query) {
+  // The counter works: an allocation while counting is seen. (Under valgrind, which replaces
+  // operator new itself, it is not, and the test cannot run.)
+  allocations = 0;
+  counting = true;
+  std::string probe(100, 'x');  // beyond the small-string buffer
+  counting = false;
+  if (allocations == 0) GTEST_SKIP() << "operator new is not ours (valgrind?)";
+  EXPECT_EQ(allocations, 1u) << probe.size();
+
   const auto ip4 = load_text(dataset_type::ip4set,
                              "$SOA 1h ns.bl.test hm.bl.test 0 1h 1h 1w 1h\n:2:Listed $\n1.2.3.4\n"
                              "10.0.0.0/8 :3:r $\n");
@@ -95,12 +104,6 @@ TEST(answer, no_heap_allocation_per_query) {
     EXPECT_GT(r.size, 0u);
     EXPECT_EQ(allocations, 0u) << "query " << dns::testing::decode({q.begin(), q.end()}).qname;
   }
-  // The counter works: an allocation while counting is seen.
-  allocations = 0;
-  counting = true;
-  std::string probe(100, 'x');  // beyond the small-string buffer
-  counting = false;
-  EXPECT_EQ(allocations, 1u) << probe.size();
 }
 
 }  // namespace
