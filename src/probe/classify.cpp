@@ -221,9 +221,16 @@ classification classify(const target_facts& facts) {
 
   // INCONCLUSIVE
   if (!incomplete.empty()) {
+    const test_result* example = incomplete.front();  // prefer one that was tried
+    for (const auto* r : incomplete) {
+      if (r->attempts > 0) {
+        example = r;
+        break;
+      }
+    }
     c.reasons.push_back(fmt::format("{} of {} relay variants did not complete, e.g. {}: {}",
-                                    incomplete.size(), relay_total, incomplete.front()->test.form,
-                                    incomplete.front()->detail));
+                                    incomplete.size(), relay_total, example->test.form,
+                                    example->detail));
   }
   if (relay_total > 0 && relay_mail_refused == relay_total) {
     c.reasons.push_back("MAIL was refused for every sender: recipients were never judged");

@@ -165,6 +165,7 @@ class client_session {
 
   bool ready() const { return state_ == state::ready; }
   bool closed() const { return state_ == state::closed; }
+  bool settling() const { return state_ == state::settling; }
   // True while a reply is due: the shell should be reading under its deadline.
   bool awaiting() const { return !outstanding_.empty() || state_ == state::greeting; }
   const server_capabilities& caps() const { return caps_; }

@@ -1,0 +1,489 @@
+// Whole probes of one target against scripted servers, with no sockets: the harness plays the
+// shell (net/probe_runner) and a server, line by line.
+#include "probe/target.hpp"
+
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace mx::probe {
+namespace {
+
+// What a scripted server does with one command line: a reply ("250 ok\r\n"), or one of these.
+const std::string hang_up = "<close>";   // close the connection without a reply
+const std::string silence = "<silent>";  // say nothing, ever again (a reply timeout follows)
+
+struct conn_state {
+  int conn = 0;    // 0 for the first connection
+  int n = 0;       // command lines received on this connection so far (this one included)
+  bool proxied = false;
+  bool xclient = false;
+  bool in_mail = false;
+};
+
+struct script {
+  std::function<std::string(const conn_state&)> greeting = [](const conn_state&) {
+    return std::string("220 mx.example.test ESMTP\r\n");
+  };
+  std::function<std::string(conn_state&, const std::string&)> respond;
+  bool refuse_connect = false;
+};
+
+bool starts(const std::string& s, std::string_view p) { return s.compare(0, p.size(), p) == 0; }
+
+// A Postfix-like MX: PIPELINING; local domain example.test (postmaster and alice exist);
+// everything else "554 5.7.1 Relay access denied". `rcpt` overrides the RCPT decision.
+std::string postfix_like(conn_state& st, const std::string& line,
+                         const std::function<std::string(const conn_state&, const std::string&)>&
+                             rcpt = nullptr) {
+  if (starts(line, "EHLO")) return "250-mx.example.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n";
+  if (starts(line, "HELO")) return "250 mx.example.test\r\n";
+  if (starts(line, "RSET")) {
+    st.in_mail = false;
+    return "250 2.0.0 Ok\r\n";
+  }
+  if (starts(line, "MAIL")) {
+    st.in_mail = true;
+    return "250 2.1.0 Ok\r\n";
+  }
+  if (starts(line, "RCPT")) {
+    if (!st.in_mail) return "503 5.5.1 Error: need MAIL command\r\n";
+    if (rcpt) {
+      std::string r = rcpt(st, line);
+      if (!r.empty()) return r;
+    }
+    if (line == "RCPT TO:<postmaster@example.test>") return "250 2.1.5 Ok\r\n";
+    return "554 5.7.1 <" + line.substr(8) + ">: Relay access denied\r\n";
+  }
+  if (starts(line, "QUIT")) return "221 2.0.0 Bye\r\n";
+  if (starts(line, "DATA") || starts(line, "BDAT")) return "554 never\r\n";
+  return "502 5.5.2 Error: command not recognized\r\n";
+}
+
+struct run_result {
+  target_report report;
+  std::vector<std::string> sent;  // every line the probe wrote, "#n " prefixed by connection
+  int connections = 0;
+  std::vector<std::string> actions;
+};
+
+run_result drive(const script& s, target_config cfg) {
+  run_result out;
+  target_probe p(std::move(cfg));
+  probe_action a = p.start();
+  conn_state st;
+  st.conn = -1;
+  std::string pending;
+  bool open = false;
+  bool server_closed = false;
+  bool silent = false;
+  for (int guard = 0; guard < 20000; ++guard) {
+    if (!a.send.empty()) {
+      EXPECT_TRUE(open) << "wrote on a closed connection: " << a.send;
+      std::size_t pos = 0;
+      while (pos < a.send.size()) {
+        const auto crlf = a.send.find("\r\n", pos);
+        const std::string line = a.send.substr(pos, crlf - pos);
+        pos = crlf + 2;
+        out.sent.push_back("#" + std::to_string(st.conn) + " " + line);
+        if (server_closed || silent) continue;
+        ++st.n;
+        if (starts(line, "PROXY ") && st.n == 1 && !s.respond) continue;
+        std::string r = s.respond(st, line);
+        if (r == hang_up) {
+          server_closed = true;
+        } else if (r == silence) {
+          silent = true;
+        } else {
+          pending += r;
+        }
+      }
+    }
+    if (a.close) open = false;
+    out.actions.push_back(std::string(name(a.next)));
+    switch (a.next) {
+      case probe_action::type::connect: {
+        EXPECT_FALSE(open) << "connect while a connection is open";
+        ++out.connections;
+        if (s.refuse_connect) {
+          a = p.connect_failed("Connection refused");
+          continue;
+        }
+        st = conn_state{st.conn + 1, 0, false, false, false};
+        open = true;
+        server_closed = silent = false;
+        const std::string g = s.greeting(st);
+        if (g == hang_up) {
+          server_closed = true;
+        } else if (g == silence) {
+          silent = true;
+        } else {
+          pending = g;
+        }
+        a = p.connected();
+        continue;
+      }
+      case probe_action::type::read:
+      case probe_action::type::settle:
+        if (!pending.empty()) {
+          const std::string bytes = std::move(pending);
+          pending.clear();
+          a = p.received(bytes);
+        } else if (server_closed) {
+          a = p.closed_by_peer();
+        } else if (a.next == probe_action::type::settle) {
+          a = p.settled();
+        } else {
+          a = p.timed_out();
+        }
+        continue;
+      case probe_action::type::done:
+        out.report = p.report();
+        return out;
+    }
+  }
+  ADD_FAILURE() << "the probe did not finish";
+  out.report = p.report();
+  return out;
+}
+
+target_config config(std::vector<std::string> local = {"example.test"}) {
+  target_config c;
+  c.target = "127.0.0.1:2525";
+  c.identity.address = *inet::ip_address::parse("127.0.0.1");
+  c.identity.port = 2525;
+  c.identity.local_domains = std::move(local);
+  c.battery.token = "r4nd";
+  c.client.helo = "probe.example";
+  return c;
+}
+
+const test_result* result_of(const target_report& r, std::string_view id) {
+  for (const auto& t : r.facts.results) {
+    if (t.test.id == id) return &t;
+  }
+  return nullptr;
+}
+
+std::string accepted_ids(const target_report& r) {
+  std::string out;
+  for (const auto& t : r.facts.results) {
+    if (t.test.kind == test_kind::relay && t.outcome == test_outcome::accepted) {
+      out += (out.empty() ? "" : " ") + t.test.id;
+    }
+  }
+  return out;
+}
+
+std::string reasons(const target_report& r) {
+  std::string out;
+  for (const auto& s : r.result.reasons) out += s + "\n";
+  for (const auto& s : r.notes) out += "note: " + s + "\n";
+  return out;
+}
+
+struct target_case {
+  std::string name;
+  script s;
+  target_config cfg;
+  verdict want;
+  std::string want_accepted = "";  // the relay tests accepted, in battery order
+  bool accepts_all = false;
+  bool unsafe = false;
+  int want_connections = -1;  // -1: don't check
+  std::string note_has = "";
+};
+
+std::vector<target_case> cases() {
+  std::vector<target_case> out;
+  auto add = [&](target_case c) { out.push_back(std::move(c)); };
+
+  script closed;
+  closed.respond = [](conn_state& st, const std::string& l) { return postfix_like(st, l); };
+  add({"closed Postfix-like MX", closed, config(), verdict::closed, "", false, false, 2});
+
+  script closed_no_local = closed;
+  add({"closed, but no local domain given: the hostname is not local", closed_no_local,
+       config({}), verdict::inconclusive, "", false, false, 2,
+       "no --local-domain given: the banner hostname mx.example.test stands in"});
+
+  script open = closed;
+  open.respond = [](conn_state& st, const std::string& l) {
+    return postfix_like(st, l, [](const conn_state&, const std::string&) {
+      return std::string("250 2.1.5 Ok\r\n");
+    });
+  };
+  {
+    target_case c{"open relay accepting everything", open, config(), verdict::open, "", true,
+                  false, 2};
+    // every relay test but the ones a Postfix-like parser never sees differently: all of them
+    std::string all;
+    for (const auto& t : build_battery(
+             [] {
+               target_identity id;
+               id.address = *inet::ip_address::parse("127.0.0.1");
+               id.port = 2525;
+               id.banner_host = "mx.example.test";
+               id.local_domains = {"example.test"};
+               return id;
+             }(),
+             [] {
+               battery_options o;
+               o.token = "r4nd";
+               return o;
+             }())) {
+      // XCLIENT and PROXY are refused by a server that does not speak them, open or not
+      if (t.kind == test_kind::relay && t.family != test_family::spoof) {
+        all += (all.empty() ? "" : " ") + t.id;
+      }
+    }
+    c.want_accepted = all;
+    add(c);
+  }
+
+  script percent = closed;
+  percent.respond = [](conn_state& st, const std::string& l) {
+    return postfix_like(st, l, [](const conn_state&, const std::string& line) {
+      return line == "RCPT TO:<relaytest%example.net@example.test>" ? std::string("250 2.1.5 Ok\r\n")
+                                                                     : std::string();
+    });
+  };
+  add({"accepts only the percent hack via local domain", percent, config(), verdict::open,
+       "percent-local", false, true, 2});
+
+  script greylist = closed;
+  greylist.respond = [](conn_state& st, const std::string& l) {
+    return postfix_like(st, l, [](const conn_state&, const std::string& line) {
+      return line.find("postmaster@") != std::string::npos
+                 ? std::string()
+                 : std::string("451 4.7.1 Greylisted, try again later\r\n");
+    });
+  };
+  add({"greylisting", greylist, config(), verdict::tempfail, "", false, false, 2});
+
+  script auth;
+  auth.respond = [](conn_state& st, const std::string& l) {
+    if (starts(l, "MAIL")) return std::string("530 5.7.0 Authentication required\r\n");
+    return postfix_like(st, l);
+  };
+  add({"authentication required at MAIL", auth, config(), verdict::auth_required, "", false,
+       false, 2});
+
+  script banner554;
+  banner554.greeting = [](const conn_state&) {
+    return std::string("554 5.7.1 mx.example.test: no SMTP service here\r\n");
+  };
+  banner554.respond = [](conn_state& st, const std::string& l) { return postfix_like(st, l); };
+  add({"banner 554", banner554, config(), verdict::inconclusive, "", false, false, 1});
+
+  script banner421 = banner554;
+  banner421.greeting = [](const conn_state&) { return std::string("421 4.3.2 busy\r\n"); };
+  add({"banner 421", banner421, config(), verdict::inconclusive, "", false, false, 1});
+
+  script refused;
+  refused.refuse_connect = true;
+  refused.respond = closed.respond;
+  add({"connection refused", refused, config(), verdict::inconclusive, "", false, false, 1});
+
+  script drop_once = closed;
+  drop_once.respond = [](conn_state& st, const std::string& l) {
+    if (st.conn == 0 && st.n == 12) return hang_up;  // mid-run, once
+    return postfix_like(st, l);
+  };
+  add({"disconnect mid-run, once", drop_once, config(), verdict::closed, "", false, false, 3,
+       "reconnected 1 time"});
+
+  script drop_often = closed;
+  drop_often.respond = [](conn_state& st, const std::string& l) {
+    if (st.n == 5 && !starts(l, "PROXY")) return hang_up;  // every connection, after one test
+    return postfix_like(st, l);
+  };
+  add({"disconnect on every connection after one test", drop_often, config(), verdict::closed});
+
+  script drop_always = closed;
+  drop_always.respond = [](conn_state& st, const std::string& l) {
+    if (starts(l, "RCPT") && st.conn > 0) return hang_up;  // never answers RCPT again
+    if (starts(l, "RCPT") && st.n > 3) return hang_up;
+    return postfix_like(st, l);
+  };
+  // ctl-local on the first connection, then two attempts each for three tests, then it gives up
+  add({"hangs up on every RCPT after the first test", drop_always, config(),
+       verdict::inconclusive, "", false, false, 6});
+
+  script hard_limit = closed;
+  hard_limit.respond = [](conn_state& st, const std::string& l) {
+    if (starts(l, "RCPT") && st.n > 20 && !starts(l, "RCPT TO:<postmaster")) {
+      return std::string("421 4.7.0 mx.example.test Error: too many errors\r\n");
+    }
+    return postfix_like(st, l);
+  };
+  add({"421 after too many errors, then a new session", hard_limit, config(), verdict::closed,
+       "", false, false, -1, "reconnected"});
+
+  script stall = closed;
+  stall.respond = [](conn_state& st, const std::string& l) {
+    if (starts(l, "RCPT") && st.n > 8) return silence;
+    return postfix_like(st, l);
+  };
+  add({"stops answering mid-run", stall, config(), verdict::inconclusive, "", false, false, 1});
+
+  script xclient = closed;
+  xclient.respond = [](conn_state& st, const std::string& l) {
+    if (starts(l, "XCLIENT ADDR=127.0.0.1")) {
+      st.xclient = true;
+      return std::string("220 mx.example.test ESMTP\r\n");
+    }
+    return postfix_like(st, l, [](const conn_state& s, const std::string&) {
+      return s.xclient ? std::string("250 2.1.5 Ok\r\n") : std::string();
+    });
+  };
+  add({"honours XCLIENT from anyone", xclient, config(), verdict::open, "xclient", false, false,
+       2});
+
+  script proxy_ok = closed;
+  proxy_ok.respond = [](conn_state& st, const std::string& l) {
+    if (starts(l, "PROXY TCP4 127.0.0.1 127.0.0.1 40025 2525") && st.n == 1) {
+      st.proxied = true;
+      return std::string();  // taken silently, as a proxy-protocol listener does
+    }
+    return postfix_like(st, l, [](const conn_state& s, const std::string&) {
+      return s.proxied ? std::string("250 2.1.5 Ok\r\n") : std::string();
+    });
+  };
+  add({"honours PROXY from anyone", proxy_ok, config(), verdict::open, "proxy", false, false, 2});
+
+  script pregreet = closed;
+  pregreet.greeting = [](const conn_state& st) {
+    return st.conn == 1 ? std::string("554 5.5.0 pregreet\r\n")
+                        : std::string("220 mx.example.test ESMTP\r\n");
+  };
+  add({"refuses the PROXY connection's greeting", pregreet, config(), verdict::closed, "", false,
+       false, 2});
+
+  script proxy_hangup = closed;
+  proxy_hangup.respond = [](conn_state& st, const std::string& l) {
+    if (starts(l, "PROXY")) return hang_up;
+    return postfix_like(st, l);
+  };
+  proxy_hangup.greeting = [](const conn_state& st) {
+    return st.conn == 1 ? std::string() : std::string("220 mx.example.test ESMTP\r\n");
+  };
+  add({"hangs up on the PROXY header", proxy_hangup, config(), verdict::closed, "", false, false,
+       2});
+
+  script helo_only;
+  helo_only.respond = [](conn_state& st, const std::string& l) {
+    if (starts(l, "EHLO")) return std::string("502 5.5.2 Error: command not recognized\r\n");
+    return postfix_like(st, l);
+  };
+  add({"HELO-only server", helo_only, config(), verdict::closed, "", false, false, 2});
+
+  script closes_first = closed;
+  closes_first.greeting = [](const conn_state&) { return hang_up; };
+  add({"closes before the greeting", closes_first, config(), verdict::inconclusive, "", false,
+       false, 1});
+
+  target_config own = config();
+  own.battery.test_domain = "example.test";
+  add({"test domain is the target's own", open, own, verdict::inconclusive, "", false, false, 2});
+
+  return out;
+}
+
+TEST(TargetProbe, Scripts) {
+  for (const auto& c : cases()) {
+    const run_result r = drive(c.s, c.cfg);
+    EXPECT_EQ(name(r.report.result.v), name(c.want)) << "case: " << c.name << "\n"
+                                                     << reasons(r.report);
+    if (c.want == verdict::open) {
+      EXPECT_EQ(accepted_ids(r.report), c.want_accepted) << "case: " << c.name;
+    }
+    EXPECT_EQ(r.report.result.accepts_all, c.accepts_all) << "case: " << c.name;
+    EXPECT_EQ(r.report.result.unsafe_parsing, c.unsafe) << "case: " << c.name;
+    if (c.want_connections >= 0) {
+      EXPECT_EQ(r.connections, c.want_connections) << "case: " << c.name;
+      EXPECT_EQ(r.report.connections, static_cast<std::size_t>(c.want_connections))
+          << "case: " << c.name;
+    }
+    if (!c.note_has.empty()) {
+      EXPECT_NE(reasons(r.report).find(c.note_has), std::string::npos)
+          << "case: " << c.name << "\nwant: " << c.note_has << "\ngot:\n"
+          << reasons(r.report);
+    }
+    // Never a message: no DATA, no BDAT, on any connection.
+    for (const auto& l : r.sent) {
+      const std::string cmd = l.substr(l.find(' ') + 1);
+      EXPECT_FALSE(starts(cmd, "DATA") || starts(cmd, "BDAT")) << "case: " << c.name << ": " << l;
+    }
+    // The budget holds.
+    EXPECT_LE(r.report.connections, r.report.facts.results.size() + 2) << "case: " << c.name;
+  }
+}
+
+// The dialogue on one connection: EHLO, then envelopes in pipelined groups with RSET between
+// them, QUIT at the end; the PROXY header first on its own connection.
+TEST(TargetProbe, WireOrder) {
+  script closed;
+  closed.respond = [](conn_state& st, const std::string& l) { return postfix_like(st, l); };
+  const run_result r = drive(closed, config());
+  ASSERT_GE(r.sent.size(), 10u);
+  const std::vector<std::string> want_head = {
+      "#0 EHLO probe.example",
+      "#0 MAIL FROM:<mxguard-probe@example.net>",
+      "#0 RCPT TO:<postmaster@example.test>",
+      "#0 RSET",
+      "#0 MAIL FROM:<mxguard-probe@example.net>",
+      "#0 RCPT TO:<relaytest@example.net>",
+      "#0 RSET",
+      "#0 MAIL FROM:<mxguard-probe@example.net>",
+      "#0 RCPT TO:<nobody-r4nd@r4nd.invalid>",
+  };
+  for (std::size_t i = 0; i < want_head.size(); ++i) {
+    EXPECT_EQ(r.sent[i], want_head[i]) << "line " << i;
+  }
+  const std::vector<std::string> want_tail = {
+      "#0 QUIT",
+      "#1 PROXY TCP4 127.0.0.1 127.0.0.1 40025 2525",
+      "#1 QUIT",  // the header was answered as a command: nothing more to learn there
+  };
+  ASSERT_GE(r.sent.size(), want_tail.size());
+  for (std::size_t i = 0; i < want_tail.size(); ++i) {
+    EXPECT_EQ(r.sent[r.sent.size() - want_tail.size() + i], want_tail[i]) << "tail line " << i;
+  }
+  const test_result* proxy = result_of(r.report, "proxy");
+  ASSERT_NE(proxy, nullptr);
+  EXPECT_EQ(name(proxy->outcome), name(test_outcome::refused));
+  EXPECT_EQ(proxy->detail,
+            "the PROXY header was answered as a command: 502 5.5.2 Error: command not recognized");
+  const test_result* xclient = result_of(r.report, "xclient");
+  ASSERT_NE(xclient, nullptr);
+  EXPECT_EQ(xclient->detail, "XCLIENT 502 5.5.2 Error: command not recognized");
+  // Every test ran once, and every one has its dialogue.
+  for (const auto& t : r.report.facts.results) {
+    EXPECT_EQ(t.attempts, 1) << t.test.id;
+    EXPECT_FALSE(t.lines.empty()) << t.test.id;
+  }
+  EXPECT_EQ(r.report.banner_host, "mx.example.test");
+  EXPECT_TRUE(r.report.caps.pipelining);
+}
+
+// After a disconnect, the interrupted test runs again on the new connection.
+TEST(TargetProbe, RetryAfterDisconnect) {
+  script s;
+  s.respond = [](conn_state& st, const std::string& l) {
+    if (st.conn == 0 && l == "RCPT TO:<relaytest@example.net>") return hang_up;
+    return postfix_like(st, l);
+  };
+  const run_result r = drive(s, config());
+  const test_result* plain = result_of(r.report, "plain");
+  ASSERT_NE(plain, nullptr);
+  EXPECT_EQ(plain->attempts, 2);
+  EXPECT_EQ(name(plain->outcome), name(test_outcome::refused));
+  EXPECT_EQ(name(r.report.result.v), name(verdict::closed)) << reasons(r.report);
+}
+
+}  // namespace
+}  // namespace mx::probe
