@@ -51,7 +51,7 @@ std::optional<ip_address> ip_address::parse_v6(std::string_view text) {
   // inet_pton is a pure function of its input and accepts exactly the RFC 4291 2.2 text forms
   // (including the embedded IPv4 form), and nothing else: no zone index, no brackets.
   if (text.empty() || text.size() > 45) return std::nullopt;  // INET6_ADDRSTRLEN - 1
-  char buf[46] = {};
+  std::array<char, 46> buf{};  // NUL-terminated copy for inet_pton
   for (std::size_t i = 0; i < text.size(); ++i) {
     if (text[i] == '\0') return std::nullopt;
     buf[i] = text[i];
@@ -63,7 +63,7 @@ std::optional<ip_address> ip_address::parse_v6(std::string_view text) {
   }
   ip_address out;
   out.fam = family::v6;
-  if (inet_pton(AF_INET6, buf, out.bytes.data()) != 1) return std::nullopt;
+  if (inet_pton(AF_INET6, buf.data(), out.bytes.data()) != 1) return std::nullopt;
   return out;
 }
 
@@ -97,11 +97,11 @@ ip_address ip_address::unmapped() const {
 }
 
 std::string ip_address::to_string() const {
-  char buf[INET6_ADDRSTRLEN] = {};
+  std::array<char, INET6_ADDRSTRLEN> buf{};
   // inet_ntop writes the RFC 5952 canonical form (lowercase, longest zero run compressed, a
   // single zero field not compressed, ::ffff:a.b.c.d for mapped addresses).
-  inet_ntop(is_v4() ? AF_INET : AF_INET6, bytes.data(), buf, sizeof buf);
-  return buf;
+  inet_ntop(is_v4() ? AF_INET : AF_INET6, bytes.data(), buf.data(), buf.size());
+  return buf.data();
 }
 
 std::optional<cidr> cidr::parse(std::string_view text) {

@@ -25,7 +25,7 @@ template <class E>
 unexpected(E) -> unexpected<E>;
 
 [[noreturn]] inline void invariant_failed(const char* what) {
-  std::fprintf(stderr, "mxguard: broken invariant: %s\n", what);
+  (void)std::fprintf(stderr, "mxguard: broken invariant: %s\n", what);
   std::abort();
 }
 

@@ -422,7 +422,7 @@ expected<parsed_path, address_error> parse_path(std::string_view input, const pa
 
   // Domain / address-literal.
   const std::size_t domain_begin = i;
-  std::size_t domain_end = i;
+  std::size_t domain_end = 0;  // set by each branch below
   bool trailing_dot = false;
   std::optional<literal_result> literal;
   if (i < n && input[i] == '[') {

@@ -32,7 +32,7 @@ std::string reply::wire() const {
     const char sep = (i + 1 == n) ? ' ' : '-';
     std::string body = lines.empty() ? std::string() : clean(lines[i]);
     if (!enhanced.empty()) {
-      body = body.empty() ? enhanced : enhanced + " " + body;
+      body = body.empty() ? enhanced : fmt::format("{} {}", enhanced, body);
     }
     if (body.empty()) {
       fmt::format_to(std::back_inserter(out), "{}{}\r\n", code, sep == ' ' ? "" : "-");
