@@ -94,6 +94,19 @@ auto async_flush(queue::sync_batcher& batcher, Token&& token) {
       token);
 }
 
+// Completion for detached coroutines: an exception (a bug, or bad_alloc) is logged and ends only
+// that coroutine; it never escapes io_context::run and takes a thread down.
+void log_exception(std::string_view what, std::exception_ptr e) {
+  if (!e) return;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    log::error("internal error in {}: {}", what, ex.what());
+  } catch (...) {
+    log::error("internal error in {}", what);
+  }
+}
+
 }  // namespace
 
 // ---- connection_counter ----
@@ -162,6 +175,10 @@ class connection : public std::enable_shared_from_this<connection> {
         peer_(to_inet(peer.address())),
         peer_text_(fmt::format("{}:{}", bracketed(peer_), peer.port())),
         session_(settings_->session) {}
+
+  ~connection();
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
 
   awaitable<void> run();
   void shutdown();  // on this connection's strand
@@ -442,7 +459,8 @@ awaitable<void> connection::run() {
   socket_.set_option(tcp::no_delay(true), ec);
   const auto& t = settings_->timeouts;
   lifetime_end_ = clock_type::now() + t.session_lifetime;
-  asio::co_spawn(socket_.get_executor(), watchdog(), asio::detached);
+  asio::co_spawn(socket_.get_executor(), watchdog(),
+                 [](std::exception_ptr e) { log_exception("session watchdog", e); });
   log::info("connect from {}", peer_text_);
 
   bool alive = true;
@@ -498,10 +516,16 @@ awaitable<void> connection::run() {
     }
   }
   if (counted_in_data_) --server_->in_data;
+  counted_in_data_ = false;
   log::info("disconnect from {} {}", peer_text_, session_.command_summary());
   socket_.shutdown(tcp::socket::shutdown_both, ec);
   socket_.close(ec);
   timer_.cancel();
+}
+
+// Released here, whatever path ended the session (even an exception): the slot is never leaked.
+connection::~connection() {
+  if (counted_in_data_) --server_->in_data;
   server_->counter.remove(peer_);
   std::lock_guard lock(server_->conns_mu);
   server_->conns.erase(this);
@@ -557,7 +581,8 @@ awaitable<void> smtp_server::impl::accept_loop(tcp::acceptor* acceptor) {
       std::lock_guard lock(conns_mu);
       conns.emplace(conn.get(), conn);
     }
-    asio::co_spawn(conn->executor(), conn->run(), asio::detached);
+    asio::co_spawn(conn->executor(), conn->run(),
+                   [](std::exception_ptr e) { log_exception("session", e); });
   }
 }
 
@@ -596,7 +621,8 @@ smtp_server::~smtp_server() = default;
 
 void smtp_server::start() {
   for (auto& acc : impl_->acceptors) {
-    asio::co_spawn(acc->get_executor(), impl_->accept_loop(acc.get()), asio::detached);
+    asio::co_spawn(acc->get_executor(), impl_->accept_loop(acc.get()),
+                   [](std::exception_ptr e) { log_exception("accept loop", e); });
   }
 }
 
