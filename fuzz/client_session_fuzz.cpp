@@ -79,7 +79,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::uint32_t r = next();
     if (s.ready()) {
       switch (r % 8) {
-        case 0: take(s.quit()); break;
+        case 0:
+          take(s.quit());
+          break;
         case 1:
           if (auto st = s.starttls()) take(*st);
           break;

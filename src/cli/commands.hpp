@@ -31,4 +31,8 @@ struct serve_options {
 };
 int run_serve(const serve_options& opts);
 
+// `mxguard probe ...` (argv[0] is "probe"): parses its own options; exit 0 all CLOSED, 1 any
+// OPEN, 2 otherwise, 64 usage error (cli/probe.cpp).
+int run_probe(int argc, char** argv);
+
 }  // namespace mx::cli

@@ -51,6 +51,11 @@ int run(int argc, char** argv) {
   auto* reference = app.add_subcommand(
       "config-reference", "Print the configuration reference (docs/config.md) as Markdown");
 
+  // probe parses its own command line (its usage errors exit 64); listed here for --help.
+  app.add_subcommand("probe", "Test SMTP servers for open relaying (never sends a message); "
+                              "see `mxguard probe --help`");
+  if (argc >= 2 && std::string(argv[1]) == "probe") return run_probe(argc - 1, argv + 1);
+
   if (argc <= 1) {
     fmt::print(stderr, "{}", app.help());
     return exit_invalid;

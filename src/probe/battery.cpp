@@ -71,9 +71,8 @@ constexpr std::array<catalogue_entry, 42> rows = {{
      "RFC 5321 7.1"},
     {"sender-localhost", "sender at localhost", K::relay, F::sender, S::none, "<{fl}@localhost>",
      "<{to}@{T}>", "relays for senders claiming localhost", "RFC 5321 7.1"},
-    {"sender-loopback", "sender at [127.0.0.1]", K::relay, F::sender, S::none,
-     "<{fl}@[127.0.0.1]>", "<{to}@{T}>", "relays for senders claiming the loopback address",
-     "RFC 5321 7.1"},
+    {"sender-loopback", "sender at [127.0.0.1]", K::relay, F::sender, S::none, "<{fl}@[127.0.0.1]>",
+     "<{to}@{T}>", "relays for senders claiming the loopback address", "RFC 5321 7.1"},
     // -- recipient tricks through the target's own names
     {"percent-local", "percent hack via local domain", K::relay, F::trick, S::none, "<{from}>",
      "<{to}%{T}@{L}>", "routes user%domain@localdomain to domain", "RFC 1123 5.2.16"},
@@ -89,12 +88,11 @@ constexpr std::array<catalogue_entry, 42> rows = {{
     {"quoted-percent-local", "quoted % via local domain", K::relay, F::trick, S::none, "<{from}>",
      "<\"{to}%{T}\"@{L}>", "unquotes \"user%domain\"@localdomain into a percent hack",
      "RFC 5321 4.1.2"},
-    {"escaped-at", "backslash-escaped @ via local domain", K::relay, F::trick, S::none,
-     "<{from}>", "<{to}\\@{T}@{L}>", "unescapes user\\@domain@localdomain",
+    {"escaped-at", "backslash-escaped @ via local domain", K::relay, F::trick, S::none, "<{from}>",
+     "<{to}\\@{T}@{L}>", "unescapes user\\@domain@localdomain",
      "RFC 5321 4.1.2 (quoted-pair only inside quotes)"},
-    {"source-route-local", "source route via local domain", K::relay, F::trick, S::none,
-     "<{from}>", "<@{L}:{to}@{T}>", "follows a source route through its domain",
-     "RFC 5321 3.6.1, appendix C"},
+    {"source-route-local", "source route via local domain", K::relay, F::trick, S::none, "<{from}>",
+     "<@{L}:{to}@{T}>", "follows a source route through its domain", "RFC 5321 3.6.1, appendix C"},
     {"source-route-multihop", "multi-hop source route", K::relay, F::trick, S::none, "<{from}>",
      "<@{I},@{L}:{to}@{T}>", "follows a two-hop source route", "RFC 5321 3.6.1, appendix C"},
     {"bang-local", "bang path via local domain", K::relay, F::trick, S::none, "<{from}>",
@@ -106,8 +104,8 @@ constexpr std::array<catalogue_entry, 42> rows = {{
      "takes user@domain@ as user@domain, or the empty domain as its own", "RFC 5321 4.1.2"},
     {"trailing-dot", "trailing dot", K::relay, F::trick, S::none, "<{from}>", "<{to}@{T}.>",
      "compares domain. and domain differently", "RFC 1034 3.1"},
-    {"mixed-case", "mixed-case domain", K::relay, F::trick, S::none, "<{from}>",
-     "<{to}@{Tmix}>", "compares domains case-sensitively", "RFC 5321 2.4"},
+    {"mixed-case", "mixed-case domain", K::relay, F::trick, S::none, "<{from}>", "<{to}@{Tmix}>",
+     "compares domains case-sensitively", "RFC 5321 2.4"},
     {"ipv4-literal", "external IPv4 literal", K::relay, F::trick, S::none, "<{from}>",
      "<{to}@[192.0.2.25]>", "relays to an address literal that is not its own",
      "RFC 5321 4.1.3; RFC 5737"},
@@ -117,14 +115,13 @@ constexpr std::array<catalogue_entry, 42> rows = {{
     {"unqualified", "unqualified recipient", K::info, F::trick, S::none, "<{from}>", "<{to}>",
      "nothing by itself: the target qualifies it with its own domain", "RFC 5321 4.1.1.3"},
     {"unqualified-percent", "unqualified percent hack", K::relay, F::trick, S::none, "<{from}>",
-     "<{to}%{T}>", "qualifies user%domain with its own domain, then routes it",
-     "RFC 1123 5.2.16"},
+     "<{to}%{T}>", "qualifies user%domain with its own domain, then routes it", "RFC 1123 5.2.16"},
     {"double-percent", "double percent hack via local domain", K::relay, F::trick, S::none,
      "<{from}>", "<{to}%{T}%{L}@{L}>", "strips one percent hop and routes the next",
      "RFC 1123 5.2.16"},
     // -- identity spoofing: the target must not believe us
-    {"xclient", "XCLIENT ADDR=127.0.0.1", K::relay, F::spoof, S::xclient, "<{from}>",
-     "<{to}@{T}>", "lets any client claim to be 127.0.0.1 (XCLIENT not limited to trusted hosts)",
+    {"xclient", "XCLIENT ADDR=127.0.0.1", K::relay, F::spoof, S::xclient, "<{from}>", "<{to}@{T}>",
+     "lets any client claim to be 127.0.0.1 (XCLIENT not limited to trusted hosts)",
      "Postfix XCLIENT_README (smtpd_authorized_xclient_hosts)"},
     {"proxy", "PROXY v1 header claiming 127.0.0.1", K::relay, F::spoof, S::proxy, "<{from}>",
      "<{to}@{T}>", "takes a PROXY header from any client as its real address",
@@ -154,7 +151,9 @@ bool inside(std::string_view name, std::string_view domain) {
 
 }  // namespace
 
-std::span<const catalogue_entry> catalogue() { return rows; }
+std::span<const catalogue_entry> catalogue() {
+  return rows;
+}
 
 std::string address_literal(const inet::ip_address& ip) {
   const inet::ip_address u = ip.unmapped();
@@ -238,10 +237,10 @@ std::vector<test_case> build_battery(const target_identity& id, const battery_op
     if (row.special == probe_special::xclient) t.xclient = "ADDR=127.0.0.1";
     if (row.special == probe_special::proxy) {
       const inet::ip_address dst = id.address->unmapped();
-      t.preamble = dst.is_v4() ? fmt::format("PROXY TCP4 127.0.0.1 {} 40025 {}\r\n",
-                                             dst.to_string(), id.port)
-                               : fmt::format("PROXY TCP6 ::1 {} 40025 {}\r\n", dst.to_string(),
-                                             id.port);
+      t.preamble =
+          dst.is_v4()
+              ? fmt::format("PROXY TCP4 127.0.0.1 {} 40025 {}\r\n", dst.to_string(), id.port)
+              : fmt::format("PROXY TCP6 ::1 {} 40025 {}\r\n", dst.to_string(), id.port);
     }
     bool repeat = false;
     for (const auto& earlier : out) {

@@ -43,10 +43,10 @@ enum class test_kind : std::uint8_t {
 };
 
 enum class test_family : std::uint8_t {
-  plain,    // an external recipient written plainly
-  sender,   // a plain external recipient with a sender the target may trust
-  trick,    // an address trick in the recipient (routing, quoting, malformed paths)
-  spoof,    // a claim to be someone else (XCLIENT, PROXY)
+  plain,   // an external recipient written plainly
+  sender,  // a plain external recipient with a sender the target may trust
+  trick,   // an address trick in the recipient (routing, quoting, malformed paths)
+  spoof,   // a claim to be someone else (XCLIENT, PROXY)
   control,
 };
 
@@ -58,7 +58,7 @@ enum class probe_special : std::uint8_t { none, xclient, proxy };
 // hostname when none is given) and {rand} (the caller's random token).
 struct catalogue_entry {
   std::string_view id;
-  std::string_view form;       // short human name
+  std::string_view form;  // short human name
   test_kind kind;
   test_family family;
   probe_special special;
@@ -92,13 +92,13 @@ struct test_case {
 struct target_identity {
   std::optional<inet::ip_address> address;  // the address we connect to ({I}; PROXY destination)
   std::uint16_t port = 25;
-  std::string banner_host;                  // {H}: from the greeting; empty when it named none
-  std::vector<std::string> local_domains;   // canonical; {L} is the first
+  std::string banner_host;                 // {H}: from the greeting; empty when it named none
+  std::vector<std::string> local_domains;  // canonical; {L} is the first
 };
 
 struct battery_options {
   std::string test_domain{default_test_domain};  // canonical domain name
-  std::string from;      // the sender address; empty: "mxguard-probe@<test domain>"
+  std::string from;            // the sender address; empty: "mxguard-probe@<test domain>"
   std::string to{default_to};  // the recipient local part
   std::string token = "0";     // random, [a-z0-9]: the accept-all control's mailbox and domain
   bool spoofing = true;        // include the XCLIENT and PROXY probes

@@ -8,7 +8,9 @@ namespace mx::probe {
 
 namespace {
 
-bool relay(const test_result& r) { return r.test.kind == test_kind::relay; }
+bool relay(const test_result& r) {
+  return r.test.kind == test_kind::relay;
+}
 
 std::string rcpt_text(const test_result& r) {
   return fmt::format("MAIL FROM:{} RCPT TO:{}", r.test.mail, r.test.rcpt);
@@ -38,23 +40,34 @@ std::string one_line(const smtp::reply& r, std::size_t max) {
 
 std::string_view name(test_outcome o) {
   switch (o) {
-    case test_outcome::accepted: return "accepted";
-    case test_outcome::refused: return "refused";
-    case test_outcome::deferred: return "deferred";
-    case test_outcome::auth_required: return "auth-required";
-    case test_outcome::mail_refused: return "mail-refused";
-    case test_outcome::not_completed: return "not-completed";
+    case test_outcome::accepted:
+      return "accepted";
+    case test_outcome::refused:
+      return "refused";
+    case test_outcome::deferred:
+      return "deferred";
+    case test_outcome::auth_required:
+      return "auth-required";
+    case test_outcome::mail_refused:
+      return "mail-refused";
+    case test_outcome::not_completed:
+      return "not-completed";
   }
   return "?";
 }
 
 std::string_view name(verdict v) {
   switch (v) {
-    case verdict::closed: return "CLOSED";
-    case verdict::open: return "OPEN";
-    case verdict::tempfail: return "TEMPFAIL";
-    case verdict::auth_required: return "AUTH-REQUIRED";
-    case verdict::inconclusive: return "INCONCLUSIVE";
+    case verdict::closed:
+      return "CLOSED";
+    case verdict::open:
+      return "OPEN";
+    case verdict::tempfail:
+      return "TEMPFAIL";
+    case verdict::auth_required:
+      return "AUTH-REQUIRED";
+    case verdict::inconclusive:
+      return "INCONCLUSIVE";
   }
   return "?";
 }
@@ -146,14 +159,15 @@ classification classify(const target_facts& facts) {
     for (const auto& r : results) {
       if (relay(r) && r.test.family == test_family::plain) plain = &r;
     }
-    c.unsafe_parsing =
-        plain && plain->outcome == test_outcome::refused &&
-        std::all_of(accepted.begin(), accepted.end(),
-                    [](const test_result* r) { return r->test.family == test_family::trick; });
+    c.unsafe_parsing = plain && plain->outcome == test_outcome::refused &&
+                       std::all_of(accepted.begin(), accepted.end(), [](const test_result* r) {
+                         return r->test.family == test_family::trick;
+                       });
     for (const auto* r : accepted) {
-      c.reasons.push_back(fmt::format("{} ({}): {} -> {}; accepts relay at RCPT, not verified by "
-                                      "delivery",
-                                      r->test.form, r->test.id, rcpt_text(*r), r->detail));
+      c.reasons.push_back(
+          fmt::format("{} ({}): {} -> {}; accepts relay at RCPT, not verified by "
+                      "delivery",
+                      r->test.form, r->test.id, rcpt_text(*r), r->detail));
     }
     if (c.accepts_all) {
       c.reasons.push_back(fmt::format(
@@ -162,9 +176,10 @@ classification classify(const target_facts& facts) {
           any->test.rcpt));
     }
     if (c.unsafe_parsing) {
-      c.reasons.push_back(fmt::format("unsafe parsing: the plain external test was refused ({}) "
-                                      "but address tricks passed",
-                                      plain->detail));
+      c.reasons.push_back(
+          fmt::format("unsafe parsing: the plain external test was refused ({}) "
+                      "but address tricks passed",
+                      plain->detail));
     }
     return c;
   }
@@ -198,8 +213,8 @@ classification classify(const target_facts& facts) {
     for (const auto& r : results) {
       if (relay(r) && r.outcome == test_outcome::auth_required && !first) first = &r;
     }
-    c.reasons.push_back(fmt::format("every relay variant met authentication, e.g. {}",
-                                    first->detail));
+    c.reasons.push_back(
+        fmt::format("every relay variant met authentication, e.g. {}", first->detail));
     return c;
   }
 
@@ -207,10 +222,10 @@ classification classify(const target_facts& facts) {
   if (!deferred.empty() || (local && local->outcome == test_outcome::deferred)) {
     c.v = verdict::tempfail;
     if (!deferred.empty()) {
-      c.reasons.push_back(fmt::format("{} of {} relay variants deferred (4xx: greylisting or "
-                                      "deferral), e.g. {}: {}",
-                                      deferred.size(), relay_total, deferred.front()->test.form,
-                                      deferred.front()->detail));
+      c.reasons.push_back(fmt::format(
+          "{} of {} relay variants deferred (4xx: greylisting or "
+          "deferral), e.g. {}: {}",
+          deferred.size(), relay_total, deferred.front()->test.form, deferred.front()->detail));
     }
     if (local && local->outcome == test_outcome::deferred) {
       c.reasons.push_back(
@@ -246,8 +261,8 @@ classification classify(const target_facts& facts) {
         local->test.rcpt, local->detail));
   }
   if (any_accepted) {
-    c.reasons.push_back(fmt::format("{} was accepted while every relay variant was refused",
-                                    any->test.rcpt));
+    c.reasons.push_back(
+        fmt::format("{} was accepted while every relay variant was refused", any->test.rcpt));
   }
   if (relay_total == 0) c.reasons.push_back("no relay variant was run");
   if (!c.reasons.empty()) {
@@ -256,12 +271,13 @@ classification classify(const target_facts& facts) {
   }
 
   c.v = verdict::closed;
-  c.reasons.push_back(fmt::format("every relay variant was refused ({} tests); the local control "
-                                  "{} was accepted",
-                                  relay_total, local->test.rcpt));
+  c.reasons.push_back(
+      fmt::format("every relay variant was refused ({} tests); the local control "
+                  "{} was accepted",
+                  relay_total, local->test.rcpt));
   if (relay_auth > 0) {
-    c.reasons.push_back(fmt::format("{} refusals asked for authentication (530 / 5.7.0)",
-                                    relay_auth));
+    c.reasons.push_back(
+        fmt::format("{} refusals asked for authentication (530 / 5.7.0)", relay_auth));
   }
   return c;
 }

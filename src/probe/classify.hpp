@@ -42,7 +42,7 @@ enum class line_kind : std::uint8_t { banner, proxy, xclient, ehlo, helo, rset, 
 
 struct dialogue_line {
   line_kind kind = line_kind::rcpt;
-  std::string sent;   // without CRLF; empty for the banner
+  std::string sent;  // without CRLF; empty for the banner
   bool was_sent = true;
   std::optional<smtp::reply> answer;
 
@@ -63,7 +63,7 @@ struct test_result {
   test_case test;
   std::vector<dialogue_line> lines;  // the last attempt
   test_outcome outcome = test_outcome::not_completed;
-  std::string detail;                // the deciding reply, or why it did not complete
+  std::string detail;  // the deciding reply, or why it did not complete
   int attempts = 0;
 };
 
@@ -81,8 +81,8 @@ enum class verdict : std::uint8_t { closed, open, tempfail, auth_required, incon
 std::string_view name(verdict v);  // "CLOSED", "OPEN", "TEMPFAIL", "AUTH-REQUIRED", "INCONCLUSIVE"
 
 struct target_facts {
-  bool session = false;           // a greeting and an accepted EHLO/HELO, at least once
-  std::string session_failure;    // why not
+  bool session = false;         // a greeting and an accepted EHLO/HELO, at least once
+  std::string session_failure;  // why not
   bool test_domain_own = false;
   std::string test_domain;
   std::vector<test_result> results;

@@ -10,21 +10,30 @@ namespace {
 
 std::string_view kind_name(test_kind k) {
   switch (k) {
-    case test_kind::relay: return "relay";
-    case test_kind::local_control: return "local-control";
-    case test_kind::accept_all_control: return "accept-all-control";
-    case test_kind::info: return "info";
+    case test_kind::relay:
+      return "relay";
+    case test_kind::local_control:
+      return "local-control";
+    case test_kind::accept_all_control:
+      return "accept-all-control";
+    case test_kind::info:
+      return "info";
   }
   return "?";
 }
 
 std::string_view family_name(test_family f) {
   switch (f) {
-    case test_family::plain: return "plain";
-    case test_family::sender: return "sender";
-    case test_family::trick: return "trick";
-    case test_family::spoof: return "spoof";
-    case test_family::control: return "control";
+    case test_family::plain:
+      return "plain";
+    case test_family::sender:
+      return "sender";
+    case test_family::trick:
+      return "trick";
+    case test_family::spoof:
+      return "spoof";
+    case test_family::control:
+      return "control";
   }
   return "?";
 }
@@ -165,15 +174,15 @@ std::string format_table(const target_report& r) {
   if (!r.facts.results.empty()) {
     std::map<test_outcome, std::size_t> counts;
     for (const auto& t : r.facts.results) ++counts[t.outcome];
-    out += fmt::format("tests:        {} ({} accepted, {} refused, {} deferred, {} auth-required, "
-                       "{} MAIL refused, {} not completed); {} connection{}\n",
-                       r.facts.results.size(), counts[test_outcome::accepted],
-                       counts[test_outcome::refused], counts[test_outcome::deferred],
-                       counts[test_outcome::auth_required], counts[test_outcome::mail_refused],
-                       counts[test_outcome::not_completed], r.connections,
-                       r.connections == 1 ? "" : "s");
-    out += fmt::format("  {} {} {} {}\n", pad("id", 22), pad("form", 38), pad("outcome", 14),
-                       "reply");
+    out += fmt::format(
+        "tests:        {} ({} accepted, {} refused, {} deferred, {} auth-required, "
+        "{} MAIL refused, {} not completed); {} connection{}\n",
+        r.facts.results.size(), counts[test_outcome::accepted], counts[test_outcome::refused],
+        counts[test_outcome::deferred], counts[test_outcome::auth_required],
+        counts[test_outcome::mail_refused], counts[test_outcome::not_completed], r.connections,
+        r.connections == 1 ? "" : "s");
+    out +=
+        fmt::format("  {} {} {} {}\n", pad("id", 22), pad("form", 38), pad("outcome", 14), "reply");
     for (const auto& t : r.facts.results) {
       const bool mark = t.test.kind == test_kind::relay && t.outcome == test_outcome::accepted;
       out += fmt::format("{} {} {} {} {}\n", mark ? "!" : " ", pad(t.test.id, 22),
@@ -212,14 +221,16 @@ std::string format_json(const std::vector<target_report>& reports) {
                        json_string(name(r.result.v)), json_list(qualifiers(r.result)));
     out += fmt::format("\"reasons\": {}, \"notes\": {}, ", json_list(r.result.reasons),
                        json_list(r.notes));
-    out += fmt::format("\"banner\": {}, \"ehlo\": {}, \"banner_host\": {}, \"local_domain\": {}, "
-                       "\"test_domain\": {}, ",
-                       json_reply(r.banner), json_reply(r.hello), json_string(r.banner_host),
-                       json_string(r.local_domain), json_string(r.facts.test_domain));
-    out += fmt::format("\"capabilities\": {{\"esmtp\": {}, \"pipelining\": {}, \"starttls\": {}, "
-                       "\"xclient\": {}, \"keywords\": {}}}, ",
-                       r.caps.esmtp, r.caps.pipelining, r.caps.starttls, r.caps.xclient,
-                       json_list(r.caps.keywords));
+    out += fmt::format(
+        "\"banner\": {}, \"ehlo\": {}, \"banner_host\": {}, \"local_domain\": {}, "
+        "\"test_domain\": {}, ",
+        json_reply(r.banner), json_reply(r.hello), json_string(r.banner_host),
+        json_string(r.local_domain), json_string(r.facts.test_domain));
+    out += fmt::format(
+        "\"capabilities\": {{\"esmtp\": {}, \"pipelining\": {}, \"starttls\": {}, "
+        "\"xclient\": {}, \"keywords\": {}}}, ",
+        r.caps.esmtp, r.caps.pipelining, r.caps.starttls, r.caps.xclient,
+        json_list(r.caps.keywords));
     out += fmt::format("\"connections\": {}, \"tests\": [", r.connections);
     for (std::size_t j = 0; j < r.facts.results.size(); ++j) {
       const test_result& t = r.facts.results[j];
@@ -253,10 +264,11 @@ std::string format_json(const std::vector<target_report>& reports) {
 
 std::string format_test_list() {
   std::string out;
-  out += "Placeholders: {from} the sender (--from), {fl} its local part, {to} the recipient local "
-         "part (--to),\n{T} the test domain (--test-domain), {Tmix} it in mixed case, {H} the "
-         "banner hostname, {I} the target's\nIP literal, {L} the first local domain (else {H}), "
-         "{rand} a random token.\n\n";
+  out +=
+      "Placeholders: {from} the sender (--from), {fl} its local part, {to} the recipient local "
+      "part (--to),\n{T} the test domain (--test-domain), {Tmix} it in mixed case, {H} the "
+      "banner hostname, {I} the target's\nIP literal, {L} the first local domain (else {H}), "
+      "{rand} a random token.\n\n";
   for (const auto& row : catalogue()) {
     out += fmt::format("{}  {} [{}, {}]\n", pad(std::string(row.id), 22), row.form,
                        kind_name(row.kind), family_name(row.family));

@@ -5,7 +5,8 @@
 //
 // SECURITY: target text comes from the command line or a file; it is parsed strictly (a host
 // name must be a valid domain name, a port 1-65535) and never reaches a shell or a format string.
-// RFCs: 5321 4.1.2 (domain syntax, via smtp::canonical_domain), 3696 2 (numeric TLDs), 3986 3.2.2 (bracketed IPv6 with
+// RFCs: 5321 4.1.2 (domain syntax, via smtp::canonical_domain), 3696 2 (numeric TLDs), 3986 3.2.2
+// (bracketed IPv6 with
 //   a port), 4291 2.2 (IPv6 text).
 #pragma once
 

@@ -10,13 +10,20 @@ namespace {
 
 line_kind kind_of(smtp::command_kind k) {
   switch (k) {
-    case smtp::command_kind::ehlo: return line_kind::ehlo;
-    case smtp::command_kind::helo: return line_kind::helo;
-    case smtp::command_kind::rset: return line_kind::rset;
-    case smtp::command_kind::mail: return line_kind::mail;
-    case smtp::command_kind::rcpt: return line_kind::rcpt;
-    case smtp::command_kind::xclient: return line_kind::xclient;
-    default: return line_kind::ehlo;  // STARTTLS and QUIT are never part of a test
+    case smtp::command_kind::ehlo:
+      return line_kind::ehlo;
+    case smtp::command_kind::helo:
+      return line_kind::helo;
+    case smtp::command_kind::rset:
+      return line_kind::rset;
+    case smtp::command_kind::mail:
+      return line_kind::mail;
+    case smtp::command_kind::rcpt:
+      return line_kind::rcpt;
+    case smtp::command_kind::xclient:
+      return line_kind::xclient;
+    default:
+      return line_kind::ehlo;  // STARTTLS and QUIT are never part of a test
   }
 }
 
@@ -33,10 +40,14 @@ std::vector<dialogue_line> to_lines(std::vector<smtp::command_reply> commands) {
 
 std::string_view name(probe_action::type t) {
   switch (t) {
-    case probe_action::type::connect: return "connect";
-    case probe_action::type::read: return "read";
-    case probe_action::type::settle: return "settle";
-    case probe_action::type::done: return "done";
+    case probe_action::type::connect:
+      return "connect";
+    case probe_action::type::read:
+      return "read";
+    case probe_action::type::settle:
+      return "settle";
+    case probe_action::type::done:
+      return "done";
   }
   return "?";
 }
@@ -212,9 +223,9 @@ void target_probe::first_ready() {
   cfg_.identity.banner_host = report_.banner_host;
   report_.local_domain = effective_local_domain(cfg_.identity);
   if (cfg_.identity.local_domains.empty() && !report_.local_domain.empty()) {
-    report_.notes.push_back(fmt::format(
-        "no --local-domain given: the banner hostname {} stands in as the local domain",
-        report_.local_domain));
+    report_.notes.push_back(
+        fmt::format("no --local-domain given: the banner hostname {} stands in as the local domain",
+                    report_.local_domain));
   }
   battery_ = build_battery(cfg_.identity, cfg_.battery);
   results_.clear();
@@ -231,6 +242,9 @@ void target_probe::first_ready() {
 // Submits the current test, or moves on to the PROXY connection, or QUITs at the end.
 void target_probe::run_next(probe_action& a) {
   while (current_ < battery_.size()) {
+    // The server may have closed the session in the same bytes that ended the last test (an
+    // error reply, then 421): the failure event that follows decides what comes next.
+    if (!conn_->ready()) return;
     const test_case& t = battery_[current_];
     if (!t.preamble.empty()) {
       want_proxy_ = true;  // after QUIT on this connection
@@ -258,7 +272,8 @@ void target_probe::record(std::vector<smtp::command_reply> commands, std::string
   ++r.attempts;
   r.lines = to_lines(std::move(commands));
   r.outcome = judge(r.lines, &r.detail);
-  if (r.outcome == test_outcome::not_completed && !why_incomplete.empty()) r.detail = why_incomplete;
+  if (r.outcome == test_outcome::not_completed && !why_incomplete.empty())
+    r.detail = why_incomplete;
 }
 
 void target_probe::record_proxy(std::vector<smtp::command_reply> commands, std::string failure) {
@@ -266,8 +281,8 @@ void target_probe::record_proxy(std::vector<smtp::command_reply> commands, std::
   ++r.attempts;
   r.lines.clear();
   const test_case& t = battery_[current_];
-  r.lines.push_back(dialogue_line{line_kind::banner, "", proxy_banner_.has_value() || !failure.empty(),
-                                  proxy_banner_});
+  r.lines.push_back(dialogue_line{line_kind::banner, "",
+                                  proxy_banner_.has_value() || !failure.empty(), proxy_banner_});
   std::string header = t.preamble;
   while (!header.empty() && (header.back() == '\n' || header.back() == '\r')) header.pop_back();
   r.lines.push_back(dialogue_line{line_kind::proxy, header, true, proxy_answer_});
@@ -289,9 +304,9 @@ void target_probe::abandon_rest(std::string_view why) {
 }
 
 void target_probe::on_failed(const smtp::client_event& ev) {
-  const std::string what = ev.detail.empty() ? std::string(smtp::describe(ev.failure))
-                                             : fmt::format("{}: {}", smtp::describe(ev.failure),
-                                                           ev.detail);
+  const std::string what = ev.detail.empty()
+                               ? std::string(smtp::describe(ev.failure))
+                               : fmt::format("{}: {}", smtp::describe(ev.failure), ev.detail);
   if (!report_.banner && !proxy_conn_) report_.banner = conn_->greeting();
   if (proxy_conn_ && !proxy_banner_) proxy_banner_ = conn_->greeting();
   if (!session_ok_) {
@@ -313,6 +328,13 @@ void target_probe::on_failed(const smtp::client_event& ev) {
     return;
   }
   if (finishing_ || current_ >= results_.size()) return;  // failing while saying goodbye
+  if (ev.commands.empty() && results_[current_].attempts == 0) {
+    // Nothing of this test was sent yet (the session ended between tests): just reconnect.
+    results_[current_].detail = "not run: " + what;
+    want_proxy_ = !battery_[current_].preamble.empty();
+    want_connect_ = !want_proxy_;
+    return;
+  }
   record(ev.commands, what);
   test_result& r = results_[current_];
   if (ev.failure == smtp::client_failure::service_closing &&
@@ -385,9 +407,9 @@ const target_report& target_probe::report() {
   if (done_) {
     classified_ = true;
     if (reconnects_ > 0) {
-      report_.notes.push_back(fmt::format(
-          "reconnected {} time{}: the server ended the session during the run", reconnects_,
-          reconnects_ == 1 ? "" : "s"));
+      report_.notes.push_back(
+          fmt::format("reconnected {} time{}: the server ended the session during the run",
+                      reconnects_, reconnects_ == 1 ? "" : "s"));
     }
   }
   report_.result = classify(report_.facts);

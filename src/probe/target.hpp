@@ -31,11 +31,11 @@
 namespace mx::probe {
 
 struct target_config {
-  std::string target;             // as the user wrote it
-  target_identity identity;       // address, port, local domains; banner_host comes from the banner
+  std::string target;        // as the user wrote it
+  target_identity identity;  // address, port, local domains; banner_host comes from the banner
   battery_options battery;
-  smtp::client_config client;     // HELO name, PIPELINING use
-  int max_attempts = 2;           // per test, when the server closes the connection on us
+  smtp::client_config client;       // HELO name, PIPELINING use
+  int max_attempts = 2;             // per test, when the server closes the connection on us
   std::size_t max_connections = 0;  // per target; 0: the battery size + 2
 };
 
@@ -105,14 +105,14 @@ class target_probe {
   std::size_t current_ = 0;
   std::size_t budget_ = 0;
   std::size_t reconnects_ = 0;
-  int given_up_ = 0;  // tests given up in a row (every attempt cut short)
+  int given_up_ = 0;                      // tests given up in a row (every attempt cut short)
   static constexpr int max_given_up = 3;  // then the rest is not run: the server won't answer
-  bool want_connect_ = false;  // reconnect to go on with the battery
-  bool want_proxy_ = false;    // connect for the PROXY probe
-  bool proxy_conn_ = false;    // the current connection is the PROXY probe's
+  bool want_connect_ = false;             // reconnect to go on with the battery
+  bool want_proxy_ = false;               // connect for the PROXY probe
+  bool proxy_conn_ = false;               // the current connection is the PROXY probe's
   std::optional<smtp::reply> proxy_banner_;
   std::optional<smtp::reply> proxy_answer_;
-  bool finishing_ = false;     // no more tests: QUIT, then done
+  bool finishing_ = false;  // no more tests: QUIT, then done
   bool done_ = false;
   bool classified_ = false;
 };

@@ -11,9 +11,13 @@ namespace {
 
 constexpr std::size_t max_argument = 1000;  // octets of a path or XCLIENT argument we send
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 
-char upper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 32) : c; }
+char upper(char c) {
+  return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 32) : c;
+}
 
 std::string upper_word(std::string_view s) {
   std::string out;
@@ -30,14 +34,22 @@ bool clean_text(std::string_view s) {
 
 std::string_view kind_name(command_kind k) {
   switch (k) {
-    case command_kind::ehlo: return "EHLO";
-    case command_kind::helo: return "HELO";
-    case command_kind::rset: return "RSET";
-    case command_kind::mail: return "MAIL";
-    case command_kind::rcpt: return "RCPT";
-    case command_kind::xclient: return "XCLIENT";
-    case command_kind::starttls: return "STARTTLS";
-    case command_kind::quit: return "QUIT";
+    case command_kind::ehlo:
+      return "EHLO";
+    case command_kind::helo:
+      return "HELO";
+    case command_kind::rset:
+      return "RSET";
+    case command_kind::mail:
+      return "MAIL";
+    case command_kind::rcpt:
+      return "RCPT";
+    case command_kind::xclient:
+      return "XCLIENT";
+    case command_kind::starttls:
+      return "STARTTLS";
+    case command_kind::quit:
+      return "QUIT";
   }
   return "?";
 }
@@ -62,7 +74,8 @@ client_event make_event(client_event::type what, std::optional<reply> answer = s
 
 std::string enhanced_code_of(int code, std::string_view text) {
   // class "." subject "." detail (RFC 3463 2): 1 digit, 1-3 digits, 1-3 digits.
-  if (text.size() < 5 || text[0] != static_cast<char>('0' + code / 100) || text[1] != '.') return {};
+  if (text.size() < 5 || text[0] != static_cast<char>('0' + code / 100) || text[1] != '.')
+    return {};
   std::size_t i = 2;
   for (int part = 0; part < 2; ++part) {
     const std::size_t start = i;
@@ -125,8 +138,8 @@ expected<std::optional<reply>, std::string> reply_parser::next() {
     }
     const int code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
     if (!lines_.empty() && code != code_) {
-      return broken(fmt::format("reply code changed from {} to {} inside a multiline reply", code_,
-                                code));
+      return broken(
+          fmt::format("reply code changed from {} to {} inside a multiline reply", code_, code));
     }
     code_ = code;
     const bool last = line.size() == 3 || line[3] == ' ';
@@ -167,19 +180,26 @@ server_capabilities parse_ehlo(const reply& ehlo) {
     if (word == "STARTTLS") caps.starttls = true;
     if (word == "XCLIENT") caps.xclient = true;
     if (word == "CHUNKING") caps.chunking = true;
-    if (word == "AUTH") caps.auth = true;  // also the old "AUTH=LOGIN" form (upper_word stops at '=')
+    if (word == "AUTH")
+      caps.auth = true;  // also the old "AUTH=LOGIN" form (upper_word stops at '=')
   }
   return caps;
 }
 
 std::string_view describe(client_failure f) {
   switch (f) {
-    case client_failure::greeting_refused: return "greeting refused";
-    case client_failure::service_closing: return "service closing (421)";
-    case client_failure::hello_refused: return "EHLO and HELO refused";
-    case client_failure::protocol_error: return "protocol error";
-    case client_failure::timeout: return "timeout";
-    case client_failure::disconnected: return "disconnected";
+    case client_failure::greeting_refused:
+      return "greeting refused";
+    case client_failure::service_closing:
+      return "service closing (421)";
+    case client_failure::hello_refused:
+      return "EHLO and HELO refused";
+    case client_failure::protocol_error:
+      return "protocol error";
+    case client_failure::timeout:
+      return "timeout";
+    case client_failure::disconnected:
+      return "disconnected";
   }
   return "?";
 }
@@ -265,8 +285,9 @@ client_step client_session::disconnected() {
     detail += " before the greeting";
   } else if (!outstanding_.empty()) {
     const auto& p = outstanding_.front();
-    detail += p.index != session_command ? " instead of answering " + plan_[p.index].line
-                                         : fmt::format(" instead of answering {}", kind_name(p.kind));
+    detail += p.index != session_command
+                  ? " instead of answering " + plan_[p.index].line
+                  : fmt::format(" instead of answering {}", kind_name(p.kind));
   }
   fail(out, client_failure::disconnected, detail);
   return out;
@@ -375,7 +396,9 @@ void client_session::send_next_group(client_step& out) {
   } while (next_ < plan_.size() && groupable(plan_[next_].kind));
 }
 
-void client_session::skip_rest() { next_ = plan_.size(); }
+void client_session::skip_rest() {
+  next_ = plan_.size();
+}
 
 void client_session::finish_exchange(client_step& out) {
   client_event ev;
@@ -435,8 +458,8 @@ void client_session::on_reply(client_step& out, reply r) {
   }
   if (r.code == 421) {
     if (p.index != session_command) plan_[p.index].answer = r;
-    const std::string what = p.index != session_command ? plan_[p.index].line
-                                                         : std::string(kind_name(p.kind));
+    const std::string what =
+        p.index != session_command ? plan_[p.index].line : std::string(kind_name(p.kind));
     fail(out, client_failure::service_closing, fmt::format("421 to {}: {}", what, brief(r)), r);
     return;
   }

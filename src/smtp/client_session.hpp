@@ -76,8 +76,8 @@ struct client_config {
   std::string helo = "localhost";  // the EHLO/HELO argument; CR, LF and NUL are removed
   bool pipelining = true;          // group RSET, MAIL and RCPT when the server offers PIPELINING
   bool settle_after_greeting = false;  // after the greeting, wait for settled() before EHLO
-  std::size_t max_line = 2048;     // octets of one reply line (RFC 5321 4.5.3.1.5 says 512)
-  std::size_t max_lines = 256;     // lines of one reply
+  std::size_t max_line = 2048;         // octets of one reply line (RFC 5321 4.5.3.1.5 says 512)
+  std::size_t max_lines = 256;         // lines of one reply
 };
 
 struct server_capabilities {
@@ -106,9 +106,9 @@ struct command_reply {
 
 // One test's envelope. There is no message: the session never sends DATA or BDAT.
 struct envelope {
-  std::string xclient;  // non-empty: "XCLIENT <xclient>" first, then EHLO again when it is 2xx
-  std::string reverse_path;                 // written after "MAIL FROM:" ("<>", "<a@b.example>")
-  std::vector<std::string> forward_paths;   // each written after "RCPT TO:" (brackets or not)
+  std::string xclient;       // non-empty: "XCLIENT <xclient>" first, then EHLO again when it is 2xx
+  std::string reverse_path;  // written after "MAIL FROM:" ("<>", "<a@b.example>")
+  std::vector<std::string> forward_paths;  // each written after "RCPT TO:" (brackets or not)
 };
 
 enum class client_failure : std::uint8_t {

@@ -19,14 +19,14 @@ TEST(Output, JsonString) {
       {std::string("nul\0x", 5), "\"nul\\u0000x\""},
       {"\x1b[31mred", "\"\\u001b[31mred\""},
       {"del\x7f", "\"del\\u007f\""},
-      {"caf\xc3\xa9", "\"caf\xc3\xa9\""},                      // valid UTF-8 kept
-      {"\xe2\x82\xac", "\"\xe2\x82\xac\""},                    // euro sign
-      {"\xf0\x9f\x98\x80", "\"\xf0\x9f\x98\x80\""},            // 4 octets
-      {"bad\xff", "\"bad\\ufffd\""},                           // never valid
-      {"\xc3", "\"\\ufffd\""},                                 // truncated
-      {"\xc0\xaf", "\"\\ufffd\\ufffd\""},                      // overlong
-      {"\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\""},           // surrogate
-      {"\xe0\x80\xaf", "\"\\ufffd\\ufffd\\ufffd\""},           // overlong 3-octet
+      {"caf\xc3\xa9", "\"caf\xc3\xa9\""},                        // valid UTF-8 kept
+      {"\xe2\x82\xac", "\"\xe2\x82\xac\""},                      // euro sign
+      {"\xf0\x9f\x98\x80", "\"\xf0\x9f\x98\x80\""},              // 4 octets
+      {"bad\xff", "\"bad\\ufffd\""},                             // never valid
+      {"\xc3", "\"\\ufffd\""},                                   // truncated
+      {"\xc0\xaf", "\"\\ufffd\\ufffd\""},                        // overlong
+      {"\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\""},             // surrogate
+      {"\xe0\x80\xaf", "\"\\ufffd\\ufffd\\ufffd\""},             // overlong 3-octet
       {"\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\""},  // above U+10FFFF
   };
   for (const auto& c : cases) {
@@ -98,7 +98,8 @@ TEST(Output, Table) {
   };
   for (const auto& c : cases) {
     EXPECT_NE(c.text.find(c.want), std::string::npos)
-        << "case: " << c.name << "\nwant: " << c.want << "\ngot:\n" << c.text;
+        << "case: " << c.name << "\nwant: " << c.want << "\ngot:\n"
+        << c.text;
   }
   EXPECT_EQ(closed.find('\x1b'), std::string::npos) << "terminal escape leaked:\n" << closed;
 }
@@ -126,8 +127,10 @@ TEST(Output, Json) {
   bool in_string = false;
   for (std::size_t i = 0; i < j.size(); ++i) {
     if (in_string) {
-      if (j[i] == '\\') ++i;
-      else if (j[i] == '"') in_string = false;
+      if (j[i] == '\\')
+        ++i;
+      else if (j[i] == '"')
+        in_string = false;
       continue;
     }
     if (j[i] == '"') in_string = true;

@@ -17,11 +17,12 @@ const std::string hang_up = "<close>";   // close the connection without a reply
 const std::string silence = "<silent>";  // say nothing, ever again (a reply timeout follows)
 
 struct conn_state {
-  int conn = 0;    // 0 for the first connection
-  int n = 0;       // command lines received on this connection so far (this one included)
+  int conn = 0;  // 0 for the first connection
+  int n = 0;     // command lines received on this connection so far (this one included)
   bool proxied = false;
   bool xclient = false;
   bool in_mail = false;
+  int errors = 0;
 };
 
 struct script {
@@ -32,13 +33,15 @@ struct script {
   bool refuse_connect = false;
 };
 
-bool starts(const std::string& s, std::string_view p) { return s.compare(0, p.size(), p) == 0; }
+bool starts(const std::string& s, std::string_view p) {
+  return s.compare(0, p.size(), p) == 0;
+}
 
 // A Postfix-like MX: PIPELINING; local domain example.test (postmaster and alice exist);
 // everything else "554 5.7.1 Relay access denied". `rcpt` overrides the RCPT decision.
-std::string postfix_like(conn_state& st, const std::string& line,
-                         const std::function<std::string(const conn_state&, const std::string&)>&
-                             rcpt = nullptr) {
+std::string postfix_like(
+    conn_state& st, const std::string& line,
+    const std::function<std::string(const conn_state&, const std::string&)>& rcpt = nullptr) {
   if (starts(line, "EHLO")) return "250-mx.example.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n";
   if (starts(line, "HELO")) return "250 mx.example.test\r\n";
   if (starts(line, "RSET")) {
@@ -93,7 +96,11 @@ run_result drive(const script& s, target_config cfg) {
         ++st.n;
         if (starts(line, "PROXY ") && st.n == 1 && !s.respond) continue;
         std::string r = s.respond(st, line);
-        if (r == hang_up) {
+        if (r.size() > hang_up.size() &&
+            r.compare(r.size() - hang_up.size(), hang_up.size(), hang_up) == 0) {
+          pending += r.substr(0, r.size() - hang_up.size());  // a last reply, then close
+          server_closed = true;
+        } else if (r == hang_up) {
           server_closed = true;
         } else if (r == silence) {
           silent = true;
@@ -112,7 +119,7 @@ run_result drive(const script& s, target_config cfg) {
           a = p.connect_failed("Connection refused");
           continue;
         }
-        st = conn_state{st.conn + 1, 0, false, false, false};
+        st = conn_state{st.conn + 1, 0, false, false, false, 0};
         open = true;
         server_closed = silent = false;
         const std::string g = s.greeting(st);
@@ -206,8 +213,8 @@ std::vector<target_case> cases() {
   add({"closed Postfix-like MX", closed, config(), verdict::closed, "", false, false, 2});
 
   script closed_no_local = closed;
-  add({"closed, but no local domain given: the hostname is not local", closed_no_local,
-       config({}), verdict::inconclusive, "", false, false, 2,
+  add({"closed, but no local domain given: the hostname is not local", closed_no_local, config({}),
+       verdict::inconclusive, "", false, false, 2,
        "no --local-domain given: the banner hostname mx.example.test stands in"});
 
   script open = closed;
@@ -217,8 +224,8 @@ std::vector<target_case> cases() {
     });
   };
   {
-    target_case c{"open relay accepting everything", open, config(), verdict::open, "", true,
-                  false, 2};
+    target_case c{
+        "open relay accepting everything", open, config(), verdict::open, "", true, false, 2};
     // every relay test but the ones a Postfix-like parser never sees differently: all of them
     std::string all;
     for (const auto& t : build_battery(
@@ -247,8 +254,9 @@ std::vector<target_case> cases() {
   script percent = closed;
   percent.respond = [](conn_state& st, const std::string& l) {
     return postfix_like(st, l, [](const conn_state&, const std::string& line) {
-      return line == "RCPT TO:<relaytest%example.net@example.test>" ? std::string("250 2.1.5 Ok\r\n")
-                                                                     : std::string();
+      return line == "RCPT TO:<relaytest%example.net@example.test>"
+                 ? std::string("250 2.1.5 Ok\r\n")
+                 : std::string();
     });
   };
   add({"accepts only the percent hack via local domain", percent, config(), verdict::open,
@@ -269,8 +277,8 @@ std::vector<target_case> cases() {
     if (starts(l, "MAIL")) return std::string("530 5.7.0 Authentication required\r\n");
     return postfix_like(st, l);
   };
-  add({"authentication required at MAIL", auth, config(), verdict::auth_required, "", false,
-       false, 2});
+  add({"authentication required at MAIL", auth, config(), verdict::auth_required, "", false, false,
+       2});
 
   script banner554;
   banner554.greeting = [](const conn_state&) {
@@ -310,8 +318,8 @@ std::vector<target_case> cases() {
     return postfix_like(st, l);
   };
   // ctl-local on the first connection, then two attempts each for three tests, then it gives up
-  add({"hangs up on every RCPT after the first test", drop_always, config(),
-       verdict::inconclusive, "", false, false, 6});
+  add({"hangs up on every RCPT after the first test", drop_always, config(), verdict::inconclusive,
+       "", false, false, 6});
 
   script hard_limit = closed;
   hard_limit.respond = [](conn_state& st, const std::string& l) {
@@ -320,8 +328,23 @@ std::vector<target_case> cases() {
     }
     return postfix_like(st, l);
   };
-  add({"421 after too many errors, then a new session", hard_limit, config(), verdict::closed,
-       "", false, false, -1, "reconnected"});
+  add({"421 after too many errors, then a new session", hard_limit, config(), verdict::closed, "",
+       false, false, -1, "reconnected"});
+
+  // mxguard serve's max_errors: the error reply and a 421 in one write, then close.
+  script error_limit = closed;
+  error_limit.respond = [](conn_state& st, const std::string& l) {
+    if (starts(l, "RCPT") && l.find('"') != std::string::npos) ++st.errors;
+    if (starts(l, "RCPT") && st.errors >= 2) {
+      return std::string(
+                 "501 5.1.3 Bad recipient address syntax\r\n"
+                 "421 4.7.0 mx.example.test Error: too many errors\r\n") +
+             hang_up;
+    }
+    return postfix_like(st, l);
+  };
+  add({"error reply and 421 together, then close", error_limit, config(), verdict::closed, "",
+       false, false, -1, "reconnected"});
 
   script stall = closed;
   stall.respond = [](conn_state& st, const std::string& l) {
@@ -445,8 +468,7 @@ TEST(TargetProbe, WireOrder) {
     EXPECT_EQ(r.sent[i], want_head[i]) << "line " << i;
   }
   const std::vector<std::string> want_tail = {
-      "#0 QUIT",
-      "#1 PROXY TCP4 127.0.0.1 127.0.0.1 40025 2525",
+      "#0 QUIT", "#1 PROXY TCP4 127.0.0.1 127.0.0.1 40025 2525",
       "#1 QUIT",  // the header was answered as a command: nothing more to learn there
   };
   ASSERT_GE(r.sent.size(), want_tail.size());

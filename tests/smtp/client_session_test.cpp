@@ -24,8 +24,8 @@ struct parse_case {
   std::vector<std::string> want;    // show() of each reply, then "error" if the stream broke
 };
 
-std::vector<std::string> parse_all(const std::vector<std::string>& chunks, std::size_t max_line = 64,
-                                   std::size_t max_lines = 4) {
+std::vector<std::string> parse_all(const std::vector<std::string>& chunks,
+                                   std::size_t max_line = 64, std::size_t max_lines = 4) {
   reply_parser p(max_line, max_lines);
   std::vector<std::string> got;
   for (const auto& c : chunks) {
@@ -53,15 +53,18 @@ TEST(ReplyParser, Table) {
   const std::vector<parse_case> cases = {
       {"single line", {"220 mx.example.test ESMTP\r\n"}, {"220|mx.example.test ESMTP"}},
       {"code only", {"250\r\n"}, {"250|"}},
-      {"enhanced code stripped", {"554 5.7.1 <a@b>: Relay access denied\r\n"},
+      {"enhanced code stripped",
+       {"554 5.7.1 <a@b>: Relay access denied\r\n"},
        {"554 5.7.1|<a@b>: Relay access denied"}},
       {"enhanced code of another class is text", {"554 4.7.1 odd\r\n"}, {"554|4.7.1 odd"}},
       {"enhanced code alone", {"250 2.0.0\r\n"}, {"250 2.0.0|"}},
       {"not an enhanced code", {"250 2.0.0x y\r\n"}, {"250|2.0.0x y"}},
-      {"multiline", {"250-mx.example.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n"},
+      {"multiline",
+       {"250-mx.example.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n"},
        {"250|mx.example.test|PIPELINING|8BITMIME"}},
       {"multiline enhanced on each line",
-       {"550-5.7.1 first\r\n550 5.7.1 second\r\n"}, {"550 5.7.1|first|second"}},
+       {"550-5.7.1 first\r\n550 5.7.1 second\r\n"},
+       {"550 5.7.1|first|second"}},
       {"split anywhere", {"25", "0-a\r", "\n250 b", "\r\n"}, {"250|a|b"}},
       {"two replies in one chunk", {"250 a\r\n354 b\r\n"}, {"250|a", "354|b"}},
       {"bare LF accepted", {"250-a\n250 b\n"}, {"250|a|b"}},
@@ -93,11 +96,19 @@ TEST(EnhancedCode, Table) {
     std::string text;
     std::string want;
   } cases[] = {
-      {250, "2.1.5 Ok", "2.1.5"},   {554, "5.7.1", "5.7.1"},   {451, "4.3.0 Error", "4.3.0"},
-      {550, "5.1.10 x", "5.1.10"},  {550, "5.123.456 x", "5.123.456"},
-      {550, "5.1234.1 x", ""},      {550, "4.1.1 x", ""},      {550, "5..1 x", ""},
-      {550, "5.1. x", ""},          {550, "5.1", ""},          {550, "", ""},
-      {550, "5.1.1,x", ""},         {220, "2.0.0 ready", "2.0.0"},
+      {250, "2.1.5 Ok", "2.1.5"},
+      {554, "5.7.1", "5.7.1"},
+      {451, "4.3.0 Error", "4.3.0"},
+      {550, "5.1.10 x", "5.1.10"},
+      {550, "5.123.456 x", "5.123.456"},
+      {550, "5.1234.1 x", ""},
+      {550, "4.1.1 x", ""},
+      {550, "5..1 x", ""},
+      {550, "5.1. x", ""},
+      {550, "5.1", ""},
+      {550, "", ""},
+      {550, "5.1.1,x", ""},
+      {220, "2.0.0 ready", "2.0.0"},
   };
   for (const auto& c : cases) {
     EXPECT_EQ(enhanced_code_of(c.code, c.text), c.want) << "code " << c.code << " text " << c.text;
@@ -140,8 +151,12 @@ struct act {
   envelope env = {};  // submit
 };
 
-act do_(act::kind_t k) { return {k, "", envelope{}}; }
-act srv(std::string b) { return {act::server, std::move(b)}; }
+act do_(act::kind_t k) {
+  return {k, "", envelope{}};
+}
+act srv(std::string b) {
+  return {act::server, std::move(b)};
+}
 act sub(std::string mail, std::vector<std::string> rcpts, std::string xclient = "") {
   return {act::submit, "", envelope{std::move(xclient), std::move(mail), std::move(rcpts)}};
 }
@@ -149,13 +164,14 @@ act sub(std::string mail, std::vector<std::string> rcpts, std::string xclient = 
 std::string describe_event(const client_event& e) {
   using T = client_event::type;
   switch (e.what) {
-    case T::greeting: return fmt::format("greeting {}", e.answer->code);
-    case T::ready: return "ready";
+    case T::greeting:
+      return fmt::format("greeting {}", e.answer->code);
+    case T::ready:
+      return "ready";
     case T::exchange_done:
     case T::failed: {
-      std::string out = e.what == T::failed
-                            ? fmt::format("failed {}", describe(e.failure))
-                            : std::string("done");
+      std::string out =
+          e.what == T::failed ? fmt::format("failed {}", describe(e.failure)) : std::string("done");
       for (const auto& c : e.commands) {
         const auto sp = c.line.find(' ');
         out += " " + c.line.substr(0, sp) + ":";
@@ -163,10 +179,14 @@ std::string describe_event(const client_event& e) {
       }
       return out;
     }
-    case T::starttls_ready: return "starttls-ready";
-    case T::starttls_refused: return fmt::format("starttls-refused {}", e.answer->code);
-    case T::unsolicited: return fmt::format("unsolicited {}", e.answer->code);
-    case T::closed: return "closed";
+    case T::starttls_ready:
+      return "starttls-ready";
+    case T::starttls_refused:
+      return fmt::format("starttls-refused {}", e.answer->code);
+    case T::unsolicited:
+      return fmt::format("unsolicited {}", e.answer->code);
+    case T::closed:
+      return "closed";
   }
   return "?";
 }
@@ -285,12 +305,9 @@ std::vector<dialogue_case> dialogue_cases() {
         do_(act::eof)},
        {"> EHLO probe.example, greeting 220", "ready", "> MAIL FROM:<a@x.example>",
         "> RCPT TO:<b@y.example>", "failed disconnected MAIL:250 RCPT:?, close"}},
-      {"timeout before the greeting",
-       {do_(act::timeout)},
-       {"failed timeout, close"}},
+      {"timeout before the greeting", {do_(act::timeout)}, {"failed timeout, close"}},
       {"timeout mid-exchange",
-       {srv(banner), srv(ehlo_plain), sub("<a@x.example>", {"<b@y.example>"}),
-        do_(act::timeout)},
+       {srv(banner), srv(ehlo_plain), sub("<a@x.example>", {"<b@y.example>"}), do_(act::timeout)},
        {"> EHLO probe.example, greeting 220", "ready", "> MAIL FROM:<a@x.example>",
         "failed timeout MAIL:? RCPT:-, close"}},
       {"garbage reply is a protocol error",
@@ -303,7 +320,8 @@ std::vector<dialogue_case> dialogue_cases() {
        {srv(banner), srv(ehlo_plain + "421 4.4.2 idle timeout\r\n")},
        {"> EHLO probe.example, greeting 220", "ready, failed service closing (421), close"}},
       {"QUIT at the end",
-       {srv(banner), srv(ehlo_plain), do_(act::quit), srv("221 2.0.0 bye\r\n"), srv("250 late\r\n")},
+       {srv(banner), srv(ehlo_plain), do_(act::quit), srv("221 2.0.0 bye\r\n"),
+        srv("250 late\r\n")},
        {"> EHLO probe.example, greeting 220", "ready", "> QUIT", "closed, close", ""}},
       {"QUIT answered by EOF",
        {srv(banner), srv(ehlo_plain), do_(act::quit), do_(act::eof)},
@@ -341,8 +359,7 @@ std::vector<dialogue_case> dialogue_cases() {
        {"> EHLO probe.example, greeting 220", "ready", "> STARTTLS", "starttls-refused 454",
         "> MAIL FROM:<>"}},
       {"bytes injected after STARTTLS 220",
-       {srv(banner), srv(ehlo_plain), do_(act::starttls),
-        srv("220 go ahead\r\n250 injected\r\n")},
+       {srv(banner), srv(ehlo_plain), do_(act::starttls), srv("220 go ahead\r\n250 injected\r\n")},
        {"> EHLO probe.example, greeting 220", "ready", "> STARTTLS",
         "starttls-ready, failed protocol error, close"}},
       {"HELO name is cleaned of CR and LF",
@@ -362,7 +379,9 @@ TEST(ClientSession, Dialogues) {
     for (const auto& a : c.acts) {
       client_step st;
       switch (a.kind) {
-        case act::server: st = s.feed(a.bytes); break;
+        case act::server:
+          st = s.feed(a.bytes);
+          break;
         case act::submit: {
           auto r = s.submit(a.env);
           if (!r) {
@@ -372,10 +391,18 @@ TEST(ClientSession, Dialogues) {
           st = std::move(*r);
           break;
         }
-        case act::quit: st = s.quit(); break;
-        case act::timeout: st = s.timeout(); break;
-        case act::eof: st = s.disconnected(); break;
-        case act::settled: st = s.settled(); break;
+        case act::quit:
+          st = s.quit();
+          break;
+        case act::timeout:
+          st = s.timeout();
+          break;
+        case act::eof:
+          st = s.disconnected();
+          break;
+        case act::settled:
+          st = s.settled();
+          break;
         case act::starttls: {
           auto r = s.starttls();
           if (!r) {
@@ -385,7 +412,9 @@ TEST(ClientSession, Dialogues) {
           st = std::move(*r);
           break;
         }
-        case act::tls: st = s.tls_started(); break;
+        case act::tls:
+          st = s.tls_started();
+          break;
       }
       got.push_back(transcript(st));
     }
@@ -412,8 +441,8 @@ TEST(ClientSession, SubmitRefusals) {
     s.feed(ehlo_plain);
     ASSERT_TRUE(s.ready());
     auto r = s.submit(c.env);
-    EXPECT_FALSE(r.has_value()) << "case: " << c.name << " got bytes: "
-                                << (r ? r->send : std::string());
+    EXPECT_FALSE(r.has_value()) << "case: " << c.name
+                                << " got bytes: " << (r ? r->send : std::string());
     EXPECT_TRUE(s.ready()) << "case: " << c.name;
   }
   client_session fresh(client_config{});
@@ -424,8 +453,10 @@ TEST(ClientSession, SubmitRefusals) {
 // Whatever the server says, the client never writes DATA or BDAT.
 TEST(ClientSession, NeverSendsData) {
   const std::vector<std::string> server_lines = {
-      "220 x\r\n", "250-x\r\n250-PIPELINING\r\n250 CHUNKING\r\n", "250 ok\r\n", "354 go ahead\r\n",
-      "250 ok\r\n", "250 ok\r\n", "221 bye\r\n"};
+      "220 x\r\n",  "250-x\r\n250-PIPELINING\r\n250 CHUNKING\r\n",
+      "250 ok\r\n", "354 go ahead\r\n",
+      "250 ok\r\n", "250 ok\r\n",
+      "221 bye\r\n"};
   client_session s(client_config{});
   std::string written;
   for (const auto& l : server_lines) {

@@ -1,0 +1,262 @@
+"""`mxguard probe` against real and scripted servers on loopback: `mxguard serve` closed (CLOSED)
+and deliberately open (OPEN), and one small fake server per class and qualifier of the issue
+(fake_smtp.py). Every test also checks that the probe never sent DATA."""
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+import fake_smtp
+from smtpd_harness import MxServer
+
+BIN = os.environ.get("MXGUARD_BIN", "build/mxguard")
+
+
+def probe(*args, timeout=120):
+    return subprocess.run([BIN, "probe", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def probe_json(*args, timeout=120):
+    out = probe("--json", *args, timeout=timeout)
+    try:
+        doc = json.loads(out.stdout)
+    except json.JSONDecodeError as e:
+        raise AssertionError(f"not JSON ({e}):\n{out.stdout}\n{out.stderr}")
+    return out, doc
+
+
+def by_id(target):
+    return {t["id"]: t for t in target["tests"]}
+
+
+@pytest.fixture
+def fake(request):
+    servers = []
+
+    def _start(cls):
+        s = cls().start()
+        servers.append(s)
+        return s
+
+    yield _start
+    for s in servers:
+        s.stop()
+
+
+# ---- against mxguard serve ----
+
+def test_serve_closed_is_closed(tmp_path):
+    srv = MxServer(tmp_path).start()
+    try:
+        out, doc = probe_json("--local-domain", "example.test", f"127.0.0.1:{srv.port}")
+        assert out.returncode == 0, out.stdout + out.stderr
+        (t,) = doc["targets"]
+        assert t["verdict"] == "CLOSED", t["reasons"]
+        assert t["banner_host"] == "mx.example.test"
+        tests = by_id(t)
+        assert tests["ctl-local"]["outcome"] == "accepted"
+        assert tests["plain"]["outcome"] == "refused"
+        assert "Relay access denied" in tests["plain"]["detail"]
+        assert all(x["outcome"] in ("refused", "mail-refused") for x in t["tests"]
+                   if x["kind"] == "relay"), [(x["id"], x["detail"]) for x in t["tests"]]
+        assert doc["exit"] == 0 and doc["summary"]["CLOSED"] == 1
+        # The probe never sent a message: nothing delivered, nothing queued.
+        assert srv.all_delivered() == [] and srv.queued() == []
+        srv.wait_log(r"reject: RCPT from \[127\.0\.0\.1\]:\d+: 554 5\.7\.1 .*to=<relaytest@example\.net>")
+    finally:
+        srv.stop()
+
+
+def test_serve_open_relay_is_open(tmp_path):
+    srv = MxServer(tmp_path, trusted=["0.0.0.0/0"], open_relay=True).start()
+    try:
+        out, doc = probe_json("--local-domain", "example.test", f"127.0.0.1:{srv.port}")
+        assert out.returncode == 1, out.stdout + out.stderr
+        (t,) = doc["targets"]
+        assert t["verdict"] == "OPEN", t["reasons"]
+        tests = by_id(t)
+        assert tests["plain"]["outcome"] == "accepted"
+        assert "unsafe parsing" not in t["qualifiers"]
+        assert any("accepts relay at RCPT, not verified by delivery" in r for r in t["reasons"])
+        # Each test's dialogue is in the JSON: MAIL and RCPT with their full replies.
+        sends = [c["send"] for c in tests["plain"]["commands"]]
+        assert sends[-2:] == ["MAIL FROM:<mxguard-probe@example.net>",
+                              "RCPT TO:<relaytest@example.net>"], sends
+        assert tests["plain"]["commands"][-1]["reply"]["code"] == 250
+        assert srv.all_delivered() == [] and srv.queued() == []
+    finally:
+        srv.stop()
+
+
+def test_human_table(tmp_path):
+    srv = MxServer(tmp_path).start()
+    try:
+        out = probe("--local-domain", "example.test", f"127.0.0.1:{srv.port}")
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert f"== 127.0.0.1:{srv.port}  CLOSED" in out.stdout
+        assert "banner:       220 mx.example.test ESMTP" in out.stdout
+        assert "verdict: CLOSED" in out.stdout
+        for test_id in ("nmap-01", "nmap-16", "percent-local", "xclient", "proxy"):
+            assert f"  {test_id} " in out.stdout, test_id
+    finally:
+        srv.stop()
+
+
+# ---- against scripted servers, one per class ----
+
+CASES = [
+    # class, exit code, verdict, qualifiers
+    ("tempfail", 2, "TEMPFAIL", []),
+    ("auth-required", 2, "AUTH-REQUIRED", []),
+    ("accept-all", 1, "OPEN", ["accepts-all"]),
+    ("accepts-rcpt-refuses-data", 1, "OPEN", ["accepts-all"]),
+    ("banner-554", 2, "INCONCLUSIVE", []),
+    ("disconnect-mid-run", 0, "CLOSED", []),
+    ("percent-hack-only", 1, "OPEN", ["unsafe parsing"]),
+]
+
+
+@pytest.mark.parametrize("name,code,verdict,quals", CASES, ids=[c[0] for c in CASES])
+def test_fake_server_classes(fake, name, code, verdict, quals):
+    srv = fake(fake_smtp.CLASSES[name])
+    out, doc = probe_json("--local-domain", "example.test", "--timeout", "10",
+                          f"127.0.0.1:{srv.port}")
+    (t,) = doc["targets"]
+    assert (out.returncode, t["verdict"], t["qualifiers"]) == (code, verdict, quals), \
+        json.dumps(t["reasons"] + t["notes"], indent=1)
+    assert not srv.data_seen, "the probe sent DATA"
+    assert not any(l.upper().startswith(("DATA", "BDAT")) for l in srv.sent())
+
+
+def test_accepts_rcpt_refuses_data_judged_at_rcpt(fake):
+    srv = fake(fake_smtp.AcceptsRcptRefusesData)
+    out, doc = probe_json("--local-domain", "example.test", f"127.0.0.1:{srv.port}")
+    (t,) = doc["targets"]
+    assert t["verdict"] == "OPEN"
+    assert any("not verified by delivery" in r for r in t["reasons"])
+    assert not srv.data_seen
+    # QUIT at the end of each connection, RSET between tests.
+    first = srv.sent(conn=0)
+    assert first[-1] == "QUIT"
+    envelopes = sum(1 for l in first if l.startswith(("MAIL", "XCLIENT")))
+    assert first.count("RSET") == envelopes - 1
+
+
+def test_percent_hack_only_names_the_variant(fake):
+    srv = fake(fake_smtp.PercentHackOnly)
+    out, doc = probe_json("--local-domain", "example.test", f"127.0.0.1:{srv.port}")
+    (t,) = doc["targets"]
+    accepted = sorted(x["id"] for x in t["tests"]
+                      if x["kind"] == "relay" and x["outcome"] == "accepted")
+    assert accepted == ["double-percent", "percent-local"], accepted
+    assert by_id(t)["plain"]["outcome"] == "refused"
+
+
+def test_greet_pause_longer_than_nmap(fake):
+    srv = fake(fake_smtp.GreetPause)
+    start = time.monotonic()
+    out, doc = probe_json("--local-domain", "example.test", f"127.0.0.1:{srv.port}")
+    (t,) = doc["targets"]
+    assert (out.returncode, t["verdict"]) == (0, "CLOSED"), t["reasons"]
+    assert time.monotonic() - start >= fake_smtp.GreetPause.greet_pause
+    assert t["banner"]["code"] == 220
+
+
+def test_disconnect_mid_run_reconnects(fake):
+    srv = fake(fake_smtp.DisconnectMidRun)
+    out, doc = probe_json("--local-domain", "example.test", f"127.0.0.1:{srv.port}")
+    (t,) = doc["targets"]
+    assert t["verdict"] == "CLOSED", t["reasons"]
+    assert any("reconnected 1 time" in n for n in t["notes"]), t["notes"]
+    assert t["connections"] == 3  # the first, the reconnection, the PROXY probe's
+    assert [x["attempts"] for x in t["tests"]].count(2) == 1
+
+
+def test_banner_554_says_why(fake):
+    srv = fake(fake_smtp.Banner554)
+    out = probe("--local-domain", "example.test", f"127.0.0.1:{srv.port}")
+    assert out.returncode == 2
+    assert "INCONCLUSIVE" in out.stdout
+    assert "greeting refused: banner: 554 5.7.1" in out.stdout
+
+
+def test_pipelining_groups_rset_mail_rcpt(fake):
+    srv = fake(fake_smtp.FakeSmtp)
+    out = probe("--local-domain", "example.test", f"127.0.0.1:{srv.port}")
+    assert out.returncode == 0, out.stdout
+    lines = srv.sent(conn=0)
+    assert lines[0].startswith("EHLO ")
+    assert lines[1:3] == ["MAIL FROM:<mxguard-probe@example.net>",
+                          "RCPT TO:<postmaster@example.test>"]
+    assert lines[3:6] == ["RSET", "MAIL FROM:<mxguard-probe@example.net>",
+                          "RCPT TO:<relaytest@example.net>"]
+    assert lines[-1] == "QUIT"
+    proxy = srv.sent(conn=1)
+    assert proxy[0].startswith("PROXY TCP4 127.0.0.1 127.0.0.1 "), proxy
+
+
+# ---- several targets, usage ----
+
+def test_many_targets_at_once(tmp_path, fake):
+    closed = fake(fake_smtp.FakeSmtp)
+    open_ = fake(fake_smtp.AcceptAll)
+    targets = tmp_path / "targets"
+    targets.write_text(f"# two fakes\n127.0.0.1:{closed.port}\n127.0.0.1:{open_.port}  # open\n")
+    out, doc = probe_json("--local-domain", "example.test", "--concurrency", "2",
+                          "--targets", targets)
+    assert out.returncode == 1
+    assert [t["verdict"] for t in doc["targets"]] == ["CLOSED", "OPEN"]
+    assert doc["summary"] == {"targets": 2, "OPEN": 1, "CLOSED": 1, "TEMPFAIL": 0,
+                              "AUTH-REQUIRED": 0, "INCONCLUSIVE": 0}
+
+
+def test_unreachable_target_is_inconclusive():
+    # a port nothing listens on (bind, then close)
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    out, doc = probe_json(f"127.0.0.1:{port}")
+    assert out.returncode == 2
+    (t,) = doc["targets"]
+    assert t["verdict"] == "INCONCLUSIVE"
+    assert "connect" in t["reasons"][0]
+
+
+def test_trace_shows_both_directions(fake):
+    srv = fake(fake_smtp.FakeSmtp)
+    out = probe("--trace", "--local-domain", "example.test", f"127.0.0.1:{srv.port}")
+    assert f"127.0.0.1:{srv.port} < 220 mx.example.test ESMTP fake" in out.stderr
+    assert f"127.0.0.1:{srv.port} > RCPT TO:<relaytest@example.net>" in out.stderr
+
+
+@pytest.mark.parametrize("args", [
+    [],
+    ["not_a_host"],
+    ["127.0.0.1:0"],
+    ["--local-domain", "bad_domain", "127.0.0.1"],
+    ["--test-domain", "example.test", "--local-domain", "example.test", "127.0.0.1"],
+    ["--from", "a@b\r\nDATA", "127.0.0.1"],
+    ["--from", "<@a:b@c>", "127.0.0.1"],
+    ["--to", "a@b", "127.0.0.1"],
+    ["--concurrency", "0", "127.0.0.1"],
+    ["--no-such-option", "127.0.0.1"],
+    ["--starttls", "sometimes", "127.0.0.1"],
+])
+def test_usage_errors_exit_64(args):
+    out = probe(*args, timeout=30)
+    assert out.returncode == 64, (args, out.stdout, out.stderr)
+
+
+def test_list_tests():
+    out = probe("--list-tests", timeout=30)
+    assert out.returncode == 0
+    for test_id in ["nmap-%02d" % i for i in range(1, 17) if i != 2] + ["plain", "xclient",
+                                                                         "proxy", "ctl-local",
+                                                                         "ctl-any"]:
+        assert f"\n{test_id} " in out.stdout or out.stdout.startswith(test_id), test_id
+    assert "reference: nmap smtp-open-relay #12; RFC 5321 3.6.1, appendix C" in out.stdout
