@@ -89,6 +89,7 @@ int run_probe(int argc, char** argv) {
   bool json = false;
   bool trace = false;
   bool list_tests = false;
+  std::vector<std::string> dns_servers;
 
   app.add_option("TARGET", targets,
                  "host, host:port, [v6addr]:port, or mx:DOMAIN (every MX of DOMAIN; the domain is "
@@ -120,6 +121,10 @@ int run_probe(int argc, char** argv) {
                  "in yet, so always is refused)")
       ->check(CLI::IsMember({"auto", "always", "never"}))
       ->capture_default_str();
+  app.add_option("--dns-server", dns_servers,
+                 "DNS server for mx: targets, IP or IP:port (repeatable; default: the system's, "
+                 "from /etc/resolv.conf)")
+      ->allow_extra_args(false);
   app.add_flag("--json", json, "JSON output: every test with its commands and full replies");
   app.add_flag("--trace", trace, "Print every line sent and received (on stderr)");
   app.add_flag("--list-tests", list_tests,
@@ -196,6 +201,18 @@ int run_probe(int argc, char** argv) {
     }
   }
 
+  std::string dns_csv;
+  for (const auto& d : dns_servers) {
+    auto ep = inet::endpoint::parse(d);
+    if (!ep) {
+      auto ip = inet::ip_address::parse(d);
+      if (!ip) return usage(fmt::format("--dns-server \"{}\" is not IP or IP:port", d));
+      ep = inet::endpoint{*ip, 53};
+    }
+    if (ep->port == 0) return usage(fmt::format("--dns-server \"{}\": port 0", d));
+    dns_csv += (dns_csv.empty() ? "" : ",") + ep->to_string();
+  }
+
   const std::string token = random_token();
   std::vector<net::probe_job> jobs;
   for (const auto& s : specs) {
@@ -222,6 +239,7 @@ int run_probe(int argc, char** argv) {
   opts.timeout = std::chrono::milliseconds(static_cast<long>(timeout * 1000));
   opts.delay = std::chrono::milliseconds(delay_ms);
   opts.settle = std::min(opts.settle, opts.timeout);
+  opts.dns_servers = dns_csv;
   if (trace) {
     opts.trace = [](std::string_view endpoint, char dir, std::string_view line) {
       fmt::print(stderr, "{} {} {}\n", endpoint, dir, line);

@@ -1,17 +1,25 @@
 #include "net/probe_runner.hpp"
 
+#include <ares.h>
+#include <arpa/inet.h>
 #include <fmt/format.h>
+#include <netinet/in.h>
+#include <poll.h>
+
 #include <asio.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <set>
+#include <tuple>
 
 #include "probe/output.hpp"
+#include "smtp/address.hpp"
 
 namespace mx::net {
 
@@ -249,6 +257,169 @@ class target_run {
   trace_lines out_lines_;
 };
 
+// MX resolution with c-ares: every MX query in flight at once, then every MX host's addresses
+// (A and AAAA) at once. Runs before the probes start, on the calling thread.
+class mx_resolver {
+ public:
+  struct host {
+    int preference = 0;
+    std::string name;
+    std::vector<inet::ip_address> addresses;
+    std::string error;
+  };
+  struct result {
+    std::string domain;
+    std::vector<host> hosts;  // by preference
+    std::string error;        // the MX query failed
+    bool implicit = false;    // no MX: the domain itself (RFC 5321 5.1)
+    bool null_mx = false;     // "MX 0 ." (RFC 7505): the domain takes no mail
+  };
+
+  mx_resolver(const std::string& servers, std::chrono::milliseconds timeout) {
+    if (ares_library_init(ARES_LIB_INIT_ALL) != ARES_SUCCESS) {
+      error_ = "c-ares: library init failed";
+      return;
+    }
+    library_ = true;
+    ares_options o{};
+    o.timeout = static_cast<int>(std::min<long>(timeout.count(), 60000));
+    o.tries = 2;
+    if (const int st = ares_init_options(&channel_, &o, ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES);
+        st != ARES_SUCCESS) {
+      error_ = fmt::format("c-ares: {}", ares_strerror(st));
+      return;
+    }
+    channel_ok_ = true;
+    if (!servers.empty()) {
+      if (const int st = ares_set_servers_ports_csv(channel_, servers.c_str());
+          st != ARES_SUCCESS) {
+        error_ = fmt::format("c-ares: DNS servers \"{}\": {}", servers, ares_strerror(st));
+      }
+    }
+  }
+  ~mx_resolver() {
+    if (channel_ok_) ares_destroy(channel_);
+    if (library_) ares_library_cleanup();
+  }
+  mx_resolver(const mx_resolver&) = delete;
+  mx_resolver& operator=(const mx_resolver&) = delete;
+
+  std::vector<result> resolve(const std::vector<std::string>& domains) {
+    std::vector<result> out(domains.size());
+    for (std::size_t i = 0; i < domains.size(); ++i) {
+      out[i].domain = domains[i];
+      if (!error_.empty()) out[i].error = error_;
+    }
+    if (!error_.empty()) return out;
+    for (auto& r : out) ares_query(channel_, r.domain.c_str(), 1 /* IN */, 15 /* MX */, on_mx, &r);
+    run();
+    for (auto& r : out) {
+      for (auto& h : r.hosts) {
+        ares_addrinfo_hints hints{};
+        hints.ai_family = AF_UNSPEC;
+        hints.ai_socktype = SOCK_STREAM;
+        ares_getaddrinfo(channel_, h.name.c_str(), nullptr, &hints, on_addresses, &h);
+      }
+    }
+    run();
+    return out;
+  }
+
+ private:
+  static void on_mx(void* arg, int status, int /*timeouts*/, unsigned char* abuf, int alen) {
+    auto& r = *static_cast<result*>(arg);
+    ares_mx_reply* mx = nullptr;
+    if (status == ARES_SUCCESS) status = ares_parse_mx_reply(abuf, alen, &mx);
+    if (status == ARES_ENODATA) {
+      r.implicit = true;
+      r.hosts.push_back({0, r.domain, {}, {}});
+      return;
+    }
+    if (status != ARES_SUCCESS) {
+      r.error = status == ARES_ENOTFOUND ? std::string("no such domain") : ares_strerror(status);
+      return;
+    }
+    for (const ares_mx_reply* p = mx; p != nullptr; p = p->next) {
+      auto name = smtp::canonical_domain(p->host ? p->host : "");
+      if (!name || name->empty()) {
+        r.null_mx = true;  // "." (or a name we would not connect to)
+        continue;
+      }
+      r.hosts.push_back({p->priority, *name, {}, {}});
+    }
+    ares_free_data(mx);
+    std::sort(r.hosts.begin(), r.hosts.end(), [](const host& a, const host& b) {
+      return std::tie(a.preference, a.name) < std::tie(b.preference, b.name);
+    });
+    r.hosts.erase(std::unique(r.hosts.begin(), r.hosts.end(),
+                              [](const host& a, const host& b) { return a.name == b.name; }),
+                  r.hosts.end());
+  }
+
+  static void on_addresses(void* arg, int status, int /*timeouts*/, ares_addrinfo* res) {
+    auto& h = *static_cast<host*>(arg);
+    if (status != ARES_SUCCESS) {
+      h.error = status == ARES_ENOTFOUND ? std::string("no such host") : ares_strerror(status);
+      if (res) ares_freeaddrinfo(res);
+      return;
+    }
+    std::set<inet::ip_address> seen;
+    for (const ares_addrinfo_node* n = res ? res->nodes : nullptr; n != nullptr; n = n->ai_next) {
+      inet::ip_address ip;
+      if (n->ai_family == AF_INET) {
+        const auto* sin = reinterpret_cast<const sockaddr_in*>(n->ai_addr);
+        ip.fam = inet::ip_address::family::v4;
+        std::memcpy(ip.bytes.data(), &sin->sin_addr, 4);
+      } else if (n->ai_family == AF_INET6) {
+        const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(n->ai_addr);
+        ip.fam = inet::ip_address::family::v6;
+        std::memcpy(ip.bytes.data(), &sin6->sin6_addr, 16);
+        ip = ip.unmapped();
+      } else {
+        continue;
+      }
+      if (seen.insert(ip).second) h.addresses.push_back(ip);
+    }
+    if (res) ares_freeaddrinfo(res);
+    if (h.addresses.empty() && h.error.empty()) h.error = "no address";
+  }
+
+  // Drives c-ares until every query has called back.
+  void run() {
+    for (;;) {
+      std::array<ares_socket_t, ARES_GETSOCK_MAXNUM> socks{};
+      const int bits = ares_getsock(channel_, socks.data(), ARES_GETSOCK_MAXNUM);
+      std::vector<pollfd> fds;
+      for (int i = 0; i < ARES_GETSOCK_MAXNUM; ++i) {
+        short events = 0;
+        if (ARES_GETSOCK_READABLE(bits, i)) events |= POLLIN;
+        if (ARES_GETSOCK_WRITABLE(bits, i)) events |= POLLOUT;
+        if (events) fds.push_back(pollfd{socks[i], events, 0});
+      }
+      if (fds.empty()) return;
+      timeval tv{};
+      const timeval* t = ares_timeout(channel_, nullptr, &tv);
+      const int ms = t ? static_cast<int>(t->tv_sec * 1000 + t->tv_usec / 1000) : 1000;
+      const int n = ::poll(fds.data(), fds.size(), ms);
+      if (n <= 0) {
+        ares_process_fd(channel_, ARES_SOCKET_BAD, ARES_SOCKET_BAD);  // timeouts
+        continue;
+      }
+      for (const auto& p : fds) {
+        const bool r = (p.revents & (POLLIN | POLLERR | POLLHUP)) != 0;
+        const bool w = (p.revents & POLLOUT) != 0;
+        if (r || w)
+          ares_process_fd(channel_, r ? p.fd : ARES_SOCKET_BAD, w ? p.fd : ARES_SOCKET_BAD);
+      }
+    }
+  }
+
+  ares_channel channel_ = nullptr;
+  bool library_ = false;
+  bool channel_ok_ = false;
+  std::string error_;
+};
+
 // One address to probe, or a report already decided (a name that did not resolve).
 struct work_item {
   probe::target_config cfg;
@@ -259,12 +430,6 @@ awaitable<void> resolve_job(probe_job job, std::vector<work_item>& out) {
   auto ex = co_await asio::this_coro::executor;
   if (job.cfg.identity.address) {
     out.push_back({std::move(job.cfg), std::nullopt});
-    co_return;
-  }
-  if (job.mx) {
-    out.push_back({job.cfg, probe::unreachable_report(
-                                job.cfg.target, "",
-                                "mx: targets need MX resolution (c-ares), not built in")});
     co_return;
   }
   tcp::resolver resolver(ex);
@@ -290,15 +455,61 @@ awaitable<void> resolve_job(probe_job job, std::vector<work_item>& out) {
   }
 }
 
+// One work item per address of every MX host, best preference first.
+void expand_mx(const probe_job& job, const mx_resolver::result& r, std::vector<work_item>& out) {
+  auto fail = [&](std::string why) {
+    out.push_back({job.cfg, probe::unreachable_report(job.cfg.target, "", std::move(why))});
+  };
+  if (!r.error.empty()) return fail(fmt::format("MX of {}: {}", r.domain, r.error));
+  if (r.hosts.empty()) {
+    return fail(r.null_mx ? fmt::format("{} has a null MX (RFC 7505): it accepts no mail", r.domain)
+                          : fmt::format("MX of {}: no usable host", r.domain));
+  }
+  for (const auto& h : r.hosts) {
+    const std::string target =
+        r.implicit ? fmt::format("{} (no MX: the domain itself, RFC 5321 5.1)", job.cfg.target)
+                   : fmt::format("{} (MX {} {})", job.cfg.target, h.preference, h.name);
+    if (h.addresses.empty()) {
+      probe::target_config cfg = job.cfg;
+      cfg.target = target;
+      out.push_back({cfg, probe::unreachable_report(
+                              target, "", fmt::format("resolving {}: {}", h.name, h.error))});
+      continue;
+    }
+    for (const auto& ip : h.addresses) {
+      probe::target_config cfg = job.cfg;
+      cfg.target = target;
+      cfg.identity.address = ip;
+      out.push_back({std::move(cfg), std::nullopt});
+    }
+  }
+}
+
 }  // namespace
 
 std::vector<probe::target_report> run_probes(std::vector<probe_job> jobs,
                                              const probe_run_options& opts) {
   asio::io_context ioc(1);
 
-  // 1. Names to addresses, every job at once; the order of the jobs is kept.
+  // 1. mx:DOMAIN jobs through c-ares, every query at once; the MX hosts' addresses too.
   std::vector<std::vector<work_item>> resolved(jobs.size());
+  std::vector<std::string> mx_domains;
+  for (const auto& j : jobs) {
+    if (j.mx) mx_domains.push_back(j.host);
+  }
+  if (!mx_domains.empty()) {
+    mx_resolver resolver(opts.dns_servers, opts.timeout);
+    auto answers = resolver.resolve(mx_domains);
+    std::size_t k = 0;
+    for (std::size_t i = 0; i < jobs.size(); ++i) {
+      if (!jobs[i].mx) continue;
+      expand_mx(jobs[i], answers[k++], resolved[i]);
+    }
+  }
+
+  // 2. Other names to addresses, every job at once; the order of the jobs is kept.
   for (std::size_t i = 0; i < jobs.size(); ++i) {
+    if (jobs[i].mx) continue;
     asio::co_spawn(ioc, resolve_job(std::move(jobs[i]), resolved[i]), asio::detached);
   }
   ioc.run();
@@ -308,7 +519,7 @@ std::vector<probe::target_report> run_probes(std::vector<probe_job> jobs,
     for (auto& w : r) items.push_back(std::move(w));
   }
 
-  // 2. Probe, `concurrency` targets at once.
+  // 3. Probe, `concurrency` targets at once.
   std::vector<probe::target_report> reports(items.size());
   std::size_t next = 0;
   auto worker = [&]() -> awaitable<void> {

@@ -33,6 +33,7 @@ struct probe_run_options {
   std::chrono::milliseconds timeout{30000};  // per reply, per connect, per write
   std::chrono::milliseconds delay{0};        // between two writes to one target
   std::chrono::milliseconds settle{1000};    // quiet period after the PROXY probe's banner
+  std::string dns_servers;  // for mx: targets, "IP[:port],..." (c-ares); empty: resolv.conf
   // Every line sent ('>') and received ('<'), already made printable; called on the I/O thread.
   std::function<void(std::string_view endpoint, char direction, std::string_view line)> trace;
 };

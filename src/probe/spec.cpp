@@ -42,8 +42,15 @@ expected<target_spec, std::string> parse_target(std::string_view text) {
   if (text.size() > 300) return bad("too long");
 
   if (text.substr(0, 3) == "mx:" || text.substr(0, 3) == "MX:") {
-    const auto name = smtp::canonical_domain(text.substr(3));
-    if (!name || text.substr(3).empty()) return bad("mx: needs a domain name");
+    std::string_view domain = text.substr(3);
+    if (const std::size_t colon = domain.rfind(':'); colon != std::string_view::npos) {
+      const auto port = parse_port(domain.substr(colon + 1));
+      if (!port) return bad("port must be 1-65535");
+      t.port = *port;
+      domain = domain.substr(0, colon);
+    }
+    const auto name = smtp::canonical_domain(domain);
+    if (!name || domain.empty()) return bad("mx: needs a domain name");
     t.mx = true;
     t.host = *name;
     return t;

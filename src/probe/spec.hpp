@@ -1,13 +1,12 @@
 // probe/spec: the TARGET arguments of `mxguard probe`: "host", "host:port", "192.0.2.1",
 // "192.0.2.1:2525", "[2001:db8::1]:2525", "2001:db8::1" (no port: a bare IPv6 address), and
-// "mx:DOMAIN" (every MX of DOMAIN, resolved by the shell). Also --targets files: one target a
-// line, '#' starts a comment. Pure: no name resolution here.
+// "mx:DOMAIN" (every MX of DOMAIN, resolved by the shell; "mx:DOMAIN:PORT" probes them on PORT).
+// Also --targets files: one target a line, '#' starts a comment. Pure: no name resolution here.
 //
 // SECURITY: target text comes from the command line or a file; it is parsed strictly (a host
 // name must be a valid domain name, a port 1-65535) and never reaches a shell or a format string.
-// RFCs: 5321 4.1.2 (domain syntax, via smtp::canonical_domain), 3696 2 (numeric TLDs), 3986 3.2.2
-// (bracketed IPv6 with
-//   a port), 4291 2.2 (IPv6 text).
+// RFCs: 5321 4.1.2 (domain syntax, via smtp::canonical_domain), 3696 2 (numeric TLDs), 3986
+//   3.2.2 (bracketed IPv6 with a port), 4291 2.2 (IPv6 text).
 #pragma once
 
 #include <cstdint>

@@ -260,3 +260,121 @@ def test_list_tests():
                                                                          "ctl-any"]:
         assert f"\n{test_id} " in out.stdout or out.stdout.startswith(test_id), test_id
     assert "reference: nmap smtp-open-relay #12; RFC 5321 3.6.1, appendix C" in out.stdout
+
+
+# ---- mx:DOMAIN through c-ares, against a scripted DNS server on loopback ----
+
+class FakeDns:
+    """UDP DNS on 127.0.0.1: MX and A records from a table; anything else NXDOMAIN (or an empty
+    NOERROR answer for a name that exists). Only what c-ares asks for MX resolution."""
+
+    def __init__(self, records):
+        import socket
+        import threading
+        self.records = records  # {(name, qtype): [rdata bytes, ...]}
+        self.names = {name for name, _ in records}
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.queries = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    @staticmethod
+    def name(text):
+        out = b""
+        for label in text.rstrip(".").split("."):
+            if label:
+                out += bytes([len(label)]) + label.encode()
+        return out + b"\0"
+
+    def _serve(self):
+        import struct
+        while True:
+            try:
+                data, peer = self.sock.recvfrom(4096)
+            except OSError:
+                return
+            qid, flags, qd = struct.unpack("!HHH", data[:6])
+            pos, labels = 12, []
+            while data[pos]:
+                labels.append(data[pos + 1:pos + 1 + data[pos]].decode().lower())
+                pos += 1 + data[pos]
+            qname = ".".join(labels)
+            qtype, qclass = struct.unpack("!HH", data[pos + 1:pos + 5])
+            question = data[12:pos + 5]
+            self.queries.append((qname, qtype))
+            answers = self.records.get((qname, qtype), [])
+            rcode = 0 if qname in self.names else 3
+            body = b""
+            for rdata in answers:
+                body += struct.pack("!HHHIH", 0xC00C, qtype, 1, 60, len(rdata)) + rdata
+            head = struct.pack("!HHHHHH", qid, 0x8180 | rcode, 1, len(answers), 0, 0)
+            self.sock.sendto(head + question + body, peer)
+
+    def stop(self):
+        self.sock.close()
+
+
+def mx(pref, host):
+    import struct
+    return struct.pack("!H", pref) + FakeDns.name(host)
+
+
+A_LOOPBACK = bytes([127, 0, 0, 1])
+MX = 15
+A = 1
+
+
+def test_mx_domain_resolved_with_c_ares(fake):
+    smtp = fake(fake_smtp.FakeSmtp)
+    dns = FakeDns({
+        ("example.test", MX): [mx(10, "mx.example.test")],
+        ("mx.example.test", A): [A_LOOPBACK],
+    })
+    try:
+        # No --local-domain: mx:DOMAIN makes example.test a local domain of its MX hosts.
+        out, doc = probe_json("--dns-server", f"127.0.0.1:{dns.port}",
+                              f"mx:example.test:{smtp.port}")
+        assert out.returncode == 0, out.stdout + out.stderr
+        (t,) = doc["targets"]
+        assert t["target"] == f"mx:example.test:{smtp.port} (MX 10 mx.example.test)"
+        assert t["endpoint"] == f"127.0.0.1:{smtp.port}"
+        assert t["local_domain"] == "example.test"
+        assert t["verdict"] == "CLOSED", t["reasons"]
+        assert ("example.test", MX) in dns.queries
+    finally:
+        dns.stop()
+
+
+def test_mx_domain_without_mx_uses_the_domain(fake):
+    smtp = fake(fake_smtp.FakeSmtp)
+    dns = FakeDns({
+        ("example.test", A): [A_LOOPBACK],
+    })
+    try:
+        out, doc = probe_json("--dns-server", f"127.0.0.1:{dns.port}",
+                              f"mx:example.test:{smtp.port}")
+        (t,) = doc["targets"]
+        assert "no MX: the domain itself" in t["target"]
+        assert t["verdict"] == "CLOSED", t["reasons"]
+    finally:
+        dns.stop()
+
+
+def test_mx_domain_failures_are_inconclusive():
+    dns = FakeDns({
+        ("null.example.test", MX): [mx(0, ".")],
+        ("dangling.example.test", MX): [mx(10, "gone.example.test")],
+    })
+    try:
+        out, doc = probe_json("--dns-server", f"127.0.0.1:{dns.port}", "--timeout", "5",
+                              "mx:null.example.test", "mx:dangling.example.test",
+                              "mx:nxdomain.example.test")
+        assert out.returncode == 2
+        reasons = [t["reasons"][0] for t in doc["targets"]]
+        assert [t["verdict"] for t in doc["targets"]] == ["INCONCLUSIVE"] * 3
+        assert "null.example.test has a null MX (RFC 7505)" in reasons[0]
+        assert "resolving gone.example.test: no such host" in reasons[1]
+        assert "MX of nxdomain.example.test: no such domain" in reasons[2]
+    finally:
+        dns.stop()
