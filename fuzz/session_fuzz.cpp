@@ -57,6 +57,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   cfg.max_errors = 3 + ((data[0] >> 3) & 0x7);
   cfg.smtputf8 = (data[0] & 0x40) == 0;
   cfg.reject_pregreet = (data[0] & 0x80) == 0;
+  // The seed byte's top bits pick a TLS/AUTH flavour: none, MX with STARTTLS, submission.
+  const unsigned flavour = data[1] >> 6;
+  cfg.tls_available = flavour != 0;
+  cfg.auth_available = flavour != 0;
+  cfg.require_tls = flavour == 2;
+  cfg.require_auth = flavour >= 2;
+  cfg.tls_active = flavour == 3;
   std::uint32_t rng = data[1] * 2654435761u + 1;
   auto next = [&rng]() {
     rng ^= rng << 13;
@@ -72,6 +79,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       check_step(st, cfg);
       if (!st.request) return;
       check(s.pending());
+      if (std::holds_alternative<mx::smtp::starttls_request>(*st.request)) {
+        check(cfg.tls_available && !s.tls_active());
+        st = s.tls_established();
+        check(s.tls_active() && s.helo().empty());
+        continue;
+      }
+      if (const auto* a = std::get_if<mx::smtp::auth_request>(&*st.request)) {
+        check(s.tls_active() || cfg.auth_without_tls);
+        check(!a->user.empty());
+      }
       const bool accept = (next() & 3) != 0;
       mx::smtp::reply r = accept ? mx::smtp::reply::make(250, "2.0.0", "Ok")
                                  : mx::smtp::reply::make(554, "5.7.1", "refused");

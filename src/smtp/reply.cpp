@@ -34,11 +34,8 @@ std::string reply::wire() const {
     if (!enhanced.empty()) {
       body = body.empty() ? enhanced : fmt::format("{} {}", enhanced, body);
     }
-    if (body.empty()) {
-      fmt::format_to(std::back_inserter(out), "{}{}\r\n", code, sep == ' ' ? "" : "-");
-    } else {
-      fmt::format_to(std::back_inserter(out), "{}{}{}\r\n", code, sep, body);
-    }
+    // An empty text keeps its separator: RFC 4954 4 wants "334 " CRLF for an empty challenge.
+    fmt::format_to(std::back_inserter(out), "{}{}{}\r\n", code, sep, body);
   }
   return out;
 }

@@ -1,5 +1,7 @@
 #include "smtp/session.hpp"
 
+#include "core/base64.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -12,6 +14,7 @@ namespace {
 
 constexpr std::size_t max_command_line = 512;  // octets with CRLF (RFC 5321 4.5.3.1.4)
 constexpr std::size_t max_text_line = 1000;    // octets with CRLF (RFC 5321 4.5.3.1.6)
+constexpr std::size_t max_auth_line = 12288;   // octets with CRLF (RFC 4954 4)
 
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
@@ -68,8 +71,9 @@ const server_session::command_spec* server_session::command_table(std::size_t& s
       {"TURN", ends_group, nullptr, &S::do_not_implemented},
       {"ETRN", ends_group, nullptr, &S::do_not_implemented},
       {"BDAT", ends_group, nullptr, &S::do_not_implemented},
-      {"STARTTLS", ends_group | pre_tls, nullptr, &S::do_not_implemented},
-      {"AUTH", ends_group, nullptr, &S::do_not_implemented},
+      // Not a group end: bytes after it are discarded at the handshake instead (RFC 3207 4.2).
+      {"STARTTLS", pre_tls, &S::check_starttls, &S::do_starttls},
+      {"AUTH", ends_group | needs_helo, &S::check_auth, &S::do_auth},
       // HTTP and proxy verbs: an open-proxy scanner or a browser, never an SMTP client.
       {"GET", ends_group, nullptr, &S::do_forbidden},
       {"POST", ends_group, nullptr, &S::do_forbidden},
@@ -116,7 +120,8 @@ std::string step::wire() const {
   return out;
 }
 
-server_session::server_session(session_config cfg) : cfg_(std::move(cfg)) {}
+server_session::server_session(session_config cfg)
+    : cfg_(std::move(cfg)), tls_active_(cfg_.tls_active) {}
 
 phase server_session::current_phase() const {
   if (closed_) return phase::closed;
@@ -134,7 +139,7 @@ step server_session::greet() {
   step out;
   if (state_ != state::pre_greeting || closed_) return out;
   state_ = state::command;
-  respond(out, reply{220, "", {cfg_.hostname + " ESMTP"}});
+  out.replies.push_back(reply{220, "", {cfg_.hostname + " ESMTP"}});  // not a command's reply
   run(out);  // input that arrived early (when pregreet is tolerated)
   return out;
 }
@@ -174,6 +179,15 @@ step server_session::resolve(const reply& answer) {
     } else {
       refuse(out, answer);
     }
+  } else if (std::holds_alternative<starttls_request>(req)) {
+    invariant_failed("server_session::resolve for STARTTLS: call tls_established()");
+  } else if (auto* a = std::get_if<auth_request>(&req)) {
+    if (answer.klass() == 2) {
+      auth_user_ = std::move(a->user);
+      respond(out, answer);
+    } else {
+      refuse(out, answer);
+    }
   } else {
     // End of data: whatever the answer, the transaction is over (RFC 5321 4.1.1.4).
     reset_transaction();
@@ -188,6 +202,23 @@ step server_session::resolve(const reply& answer) {
   return out;
 }
 
+step server_session::tls_established() {
+  if (!pending_ || !std::holds_alternative<starttls_request>(*pending_)) {
+    invariant_failed("server_session::tls_established without a pending STARTTLS");
+  }
+  pending_.reset();
+  // RFC 3207 4.2: discard all knowledge obtained from the client before TLS; the client must
+  // EHLO again. Bytes that arrived before the handshake are dropped unread.
+  tls_active_ = true;
+  helo_.clear();
+  esmtp_ = false;
+  reset_transaction();
+  in_.clear();
+  in_pos_ = 0;
+  discarding_ = false;
+  return step{};
+}
+
 step server_session::timeout() {
   step out;
   if (closed_) return out;
@@ -196,8 +227,8 @@ step server_session::timeout() {
 }
 
 void server_session::respond(step& out, reply r) {
-  // A final positive reply counts for the command being served (354 is only intermediate).
-  if (r.positive() && r.code != 354 && r.code != 220) ++command_ok_[last_command_];
+  // A final positive reply counts for the command being served (354 and 334 are intermediate).
+  if (r.positive() && r.code != 354 && r.code != 334) ++command_ok_[last_command_];
   out.replies.push_back(std::move(r));
 }
 
@@ -240,7 +271,11 @@ void server_session::run(step& out) {
     }
     std::string line;
     if (!next_command_line(out, line)) break;
-    dispatch(out, line);
+    if (auth_stage_ != auth_stage::none) {
+      auth_input(out, line);
+    } else {
+      dispatch(out, line);
+    }
   }
   // Compact the buffer so memory stays bounded by what is not yet consumed.
   if (in_pos_ > 0 && (in_pos_ >= in_.size() || in_pos_ > 4096)) {
@@ -260,7 +295,7 @@ bool server_session::next_command_line(step& out, std::string& line) {
     if (crlf == std::string_view::npos) {
       // No line end yet. Past the limit the line can only be over-long: drop what we have (but a
       // trailing CR, which may start the CRLF) and remember to answer once at its end.
-      if (avail.size() >= max_command_line) {
+      if (avail.size() >= line_limit(avail)) {
         discarding_ = true;
         const bool keep_cr = avail.back() == '\r';
         in_pos_ = in_.size() - (keep_cr ? 1 : 0);
@@ -274,7 +309,8 @@ bool server_session::next_command_line(step& out, std::string& line) {
       fail(out, reply::make(500, "5.5.2", "Error: line too long"));
       continue;
     }
-    if (raw.size() + 2 > max_command_line) {
+    if (raw.size() + 2 > line_limit(raw)) {
+      if (auth_stage_ != auth_stage::none) auth_stage_ = auth_stage::none;  // the exchange ends
       fail(out, reply::make(500, "5.5.2", "Error: line too long"));
       continue;
     }
@@ -314,8 +350,16 @@ void server_session::dispatch(step& out, std::string_view line) {
     close_with(out, reply::make(554, "5.5.0", "Error: SMTP protocol synchronization"));
     return;
   }
+  if (cfg_.require_tls && !tls_active_ && !(cmd->flags & pre_tls)) {
+    fail(out, reply::make(530, "5.7.0", "Must issue a STARTTLS command first"));
+    return;
+  }
   if ((cmd->flags & needs_helo) && helo_.empty()) {
     fail(out, reply::make(503, "5.5.1", "Error: send HELO/EHLO first"));
+    return;
+  }
+  if (cfg_.require_auth && auth_user_.empty() && (cmd->flags & needs_auth)) {
+    fail(out, reply::make(530, "5.7.0", "Authentication required"));
     return;
   }
   if ((cmd->flags & no_args) && !trim_spaces(args).empty()) {
@@ -355,6 +399,10 @@ void server_session::do_ehlo(step& out, std::string_view args) {
   reply r{250, "", {cfg_.hostname, "PIPELINING", fmt::format("SIZE {}", cfg_.max_message_size),
                     "8BITMIME", "ENHANCEDSTATUSCODES"}};
   if (cfg_.smtputf8) r.lines.emplace_back("SMTPUTF8");
+  if (cfg_.tls_available && !tls_active_) r.lines.emplace_back("STARTTLS");
+  if (cfg_.auth_available && (tls_active_ || cfg_.auth_without_tls)) {
+    r.lines.emplace_back("AUTH PLAIN LOGIN");
+  }
   respond(out, std::move(r));
 }
 
@@ -612,6 +660,140 @@ void server_session::finish_data(step& out) {
   // The content goes to the shell once; the pending marker keeps no copy of it.
   out.request = message_request{std::move(d.content)};
   pending_ = message_request{};
+}
+
+// ---- STARTTLS and AUTH ----
+
+std::size_t server_session::line_limit(std::string_view avail) const {
+  if (auth_stage_ != auth_stage::none || istarts_with(avail, "AUTH ")) return max_auth_line;
+  return max_command_line;
+}
+
+std::optional<reply> server_session::check_starttls(std::string_view args) {
+  if (!trim_spaces(args).empty()) return reply::make(501, "5.5.4", "Syntax: STARTTLS");
+  if (tls_active_) return reply::make(503, "5.5.1", "Error: TLS already active");
+  if (!cfg_.tls_available) return reply::make(502, "5.5.1", "Error: command not implemented");
+  return std::nullopt;
+}
+
+void server_session::do_starttls(step& out, std::string_view /*args*/) {
+  // Whatever follows STARTTLS in the plaintext stream was sent before the handshake: discard it
+  // (CVE-2011-0411). tls_established() discards what arrives meanwhile, too.
+  in_.erase(in_pos_);
+  respond(out, reply::make(220, "2.0.0", "Ready to start TLS"));
+  pending_ = starttls_request{};
+  out.request = starttls_request{};
+}
+
+std::optional<reply> server_session::check_auth(std::string_view /*args*/) {
+  if (!cfg_.auth_available) return reply::make(502, "5.5.1", "Error: command not implemented");
+  if (!tls_active_ && !cfg_.auth_without_tls) {
+    return reply::make(538, "5.7.11", "Encryption required for requested authentication mechanism");
+  }
+  if (!auth_user_.empty()) return reply::make(503, "5.5.1", "Error: already authenticated");
+  if (txn_.sender) return reply::make(503, "5.5.1", "Error: MAIL transaction in progress");
+  return std::nullopt;
+}
+
+void server_session::do_auth(step& out, std::string_view args) {
+  args = trim_spaces(args);
+  const std::size_t sp = args.find(' ');
+  const std::string_view mechanism = args.substr(0, sp);
+  const std::string_view initial =
+      sp == std::string_view::npos ? std::string_view() : trim_spaces(args.substr(sp + 1));
+  auto decode = [&](std::string_view text) -> std::optional<std::string> {
+    if (text == "=") return std::string();  // RFC 4954 4: "=" is an empty initial response
+    return base64::decode(text);
+  };
+  if (iequals(mechanism, "PLAIN")) {
+    if (initial.empty()) {
+      auth_stage_ = auth_stage::plain;
+      respond(out, reply{334, "", {""}});
+      return;
+    }
+    auto decoded = decode(initial);
+    if (!decoded) {
+      fail(out, reply::make(501, "5.5.2", "Cannot decode response"));
+      return;
+    }
+    auth_finish(out, *decoded);
+  } else if (iequals(mechanism, "LOGIN")) {
+    if (initial.empty()) {
+      auth_stage_ = auth_stage::login_user;
+      respond(out, reply{334, "", {base64::encode("Username:")}});
+      return;
+    }
+    auto user = decode(initial);
+    if (!user) {
+      fail(out, reply::make(501, "5.5.2", "Cannot decode response"));
+      return;
+    }
+    auth_login_user_ = std::move(*user);
+    auth_stage_ = auth_stage::login_password;
+    respond(out, reply{334, "", {base64::encode("Password:")}});
+  } else if (mechanism.empty()) {
+    fail(out, reply::make(501, "5.5.4", "Syntax: AUTH mechanism"));
+  } else {
+    fail(out, reply::make(504, "5.5.4", "Unrecognized authentication type"));
+  }
+}
+
+void server_session::auth_input(step& out, std::string_view line) {
+  const auth_stage stage = auth_stage_;
+  auth_stage_ = auth_stage::none;
+  if (line == "*") {  // RFC 4954 4: the client cancels
+    fail(out, reply::make(501, "5.7.0", "Authentication aborted"));
+    return;
+  }
+  auto decoded = base64::decode(line);
+  if (!decoded) {
+    fail(out, reply::make(501, "5.5.2", "Cannot decode response"));
+    return;
+  }
+  switch (stage) {
+    case auth_stage::plain:
+      auth_finish(out, *decoded);
+      return;
+    case auth_stage::login_user:
+      auth_login_user_ = std::move(*decoded);
+      auth_stage_ = auth_stage::login_password;
+      respond(out, reply{334, "", {base64::encode("Password:")}});
+      return;
+    case auth_stage::login_password: {
+      auth_request req{"LOGIN", std::move(auth_login_user_), std::move(*decoded)};
+      auth_login_user_.clear();
+      if (req.user.empty() || req.user.find('\0') != std::string::npos) {
+        fail(out, reply::make(501, "5.5.2", "Invalid LOGIN response"));
+        return;
+      }
+      pending_ = req;
+      out.request = std::move(req);
+      return;
+    }
+    case auth_stage::none:
+      return;
+  }
+}
+
+// PLAIN (RFC 4616): [authzid] NUL authcid NUL passwd. Acting for another identity (authzid not
+// empty and not the user itself) is not offered.
+void server_session::auth_finish(step& out, std::string_view plain) {
+  const std::size_t a = plain.find('\0');
+  const std::size_t b = a == std::string_view::npos ? a : plain.find('\0', a + 1);
+  if (b == std::string_view::npos || plain.find('\0', b + 1) != std::string_view::npos) {
+    fail(out, reply::make(501, "5.5.2", "Invalid PLAIN response"));
+    return;
+  }
+  const std::string_view authzid = plain.substr(0, a);
+  const std::string_view user = plain.substr(a + 1, b - a - 1);
+  const std::string_view password = plain.substr(b + 1);
+  if (user.empty() || (!authzid.empty() && authzid != user)) {
+    fail(out, reply::make(501, "5.5.2", "Invalid PLAIN response"));
+    return;
+  }
+  auth_request req{"PLAIN", std::string(user), std::string(password)};
+  pending_ = req;
+  out.request = std::move(req);
 }
 
 // ---- the rest ----

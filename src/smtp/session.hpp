@@ -24,9 +24,17 @@
 //    its tests refused while a harvester is still cut off. HTTP/proxy verbs (GET, POST,
 //    CONNECT...) get 521 and close at once.
 //  - Addresses go through smtp::parse_path; routing tricks are flagged there and judged by policy.
-//  - Memory is bounded: a command line by 512 octets, a message by max_message_size (the excess is
-//    counted, not stored).
-// RFCs: 5321 (3.3 transactions, 4.1.1 commands, 4.1.4 order, 4.2 replies, 4.5.2 dot-stuffing,
+//  - Memory is bounded: a command line by 512 octets (an AUTH line by 12288, RFC 4954 4), a
+//    message by max_message_size (the excess is counted, not stored).
+//  - STARTTLS (RFC 3207): after "220 Ready to start TLS" every byte the client sent before the
+//    handshake is discarded, and the handshake resets the session (HELO, transaction): commands
+//    injected into the plaintext never run (CVE-2011-0411). A second STARTTLS is 503.
+//  - AUTH (RFC 4954) is offered and accepted only under TLS unless the listener allows it
+//    (auth_without_tls, loopback only); before that, 538 5.7.11. Responses are strict base64,
+//    "*" cancels (501), AUTH twice or inside a transaction is 503. The session never sees a
+//    password file: it hands the decoded credentials to the shell.
+// RFCs: 3207 (STARTTLS), 4954 (AUTH), 4616 (PLAIN), 8314 (implicit TLS), 6409 (submission),
+//   5321 (3.3 transactions, 4.1.1 commands, 4.1.4 order, 4.2 replies, 4.5.2 dot-stuffing,
 //   4.5.3.1 limits, 4.5.3.2 timeouts), 1869/5321 2.2 EHLO, 2920 PIPELINING, 1870 SIZE,
 //   6152 8BITMIME, 2034 + 3463 ENHANCEDSTATUSCODES, 6531 SMTPUTF8.
 #pragma once
@@ -53,6 +61,13 @@ struct session_config {
   std::size_t max_rejections = 100;  // refusals decided by the shell (relay denied, unknown user)
   bool smtputf8 = true;
   bool reject_pregreet = true;  // false: report it, then serve the client anyway
+  // TLS and AUTH (RFC 3207, 4954, 8314). The shell does the handshake and checks credentials.
+  bool tls_available = false;     // offer STARTTLS (a certificate is configured)
+  bool tls_active = false;        // implicit TLS listener: the session starts under TLS
+  bool require_tls = false;       // 530 5.7.0 until STARTTLS (never on a public MX)
+  bool auth_available = false;    // offer AUTH PLAIN LOGIN (a password file is configured)
+  bool auth_without_tls = false;  // offer AUTH before TLS too (loopback listeners only)
+  bool require_auth = false;      // submission: 530 5.7.0 before MAIL until AUTH succeeds
 };
 
 enum class body_type : std::uint8_t { unspecified, seven_bit, eight_bit_mime };
@@ -75,7 +90,17 @@ struct recipient_request {
 struct message_request {
   std::string content;  // dot-unstuffed, CRLF line ends, without the final "." line
 };
-using session_request = std::variant<sender_request, recipient_request, message_request>;
+// Write the replies (the 220), run the TLS handshake, then call tls_established(); on a failed
+// handshake close the connection. Everything the client sent before the handshake is discarded.
+struct starttls_request {};
+// Check the credentials; answer 235 2.7.0, 535 5.7.8, 454 4.7.0, or 421 to close.
+struct auth_request {
+  std::string mechanism;  // "PLAIN" or "LOGIN"
+  std::string user;       // authentication identity
+  std::string password;
+};
+using session_request = std::variant<sender_request, recipient_request, message_request,
+                                     starttls_request, auth_request>;
 
 struct step {
   std::vector<reply> replies;      // write these, in order
@@ -104,12 +129,15 @@ class server_session {
   step feed(std::string_view bytes);  // bytes from the client, any split
   step resolve(const reply& answer);  // the answer to the pending request
   step timeout();                     // the deadline for phase() expired: 421 4.4.2, close
+  step tls_established();             // the STARTTLS handshake succeeded: a fresh session (3207 4.2)
 
   phase current_phase() const;
   bool closed() const { return closed_; }
   bool pending() const { return pending_.has_value(); }
   bool esmtp() const { return esmtp_; }
   const std::string& helo() const { return helo_; }
+  bool tls_active() const { return tls_active_; }
+  const std::string& authenticated_user() const { return auth_user_; }
   const struct transaction& current_transaction() const { return txn_; }
   std::size_t errors() const { return errors_; }
   std::size_t rejections() const { return rejections_; }
@@ -146,6 +174,13 @@ class server_session {
   std::optional<reply> check_rcpt(std::string_view args);
   void do_rcpt(step& out, std::string_view args);
   std::optional<reply> check_data(std::string_view args);
+  std::optional<reply> check_starttls(std::string_view args);
+  void do_starttls(step& out, std::string_view args);
+  std::optional<reply> check_auth(std::string_view args);
+  void do_auth(step& out, std::string_view args);
+  void auth_input(step& out, std::string_view line);
+  void auth_finish(step& out, std::string_view decoded_plain);
+  std::size_t line_limit(std::string_view avail) const;
   void do_data(step& out, std::string_view args);
   void do_rset(step& out, std::string_view args);
   void do_noop(step& out, std::string_view args);
@@ -174,6 +209,11 @@ class server_session {
   std::size_t rejections_ = 0;
   std::string helo_;
   bool esmtp_ = false;
+  bool tls_active_ = false;
+  std::string auth_user_;
+  enum class auth_stage : std::uint8_t { none, plain, login_user, login_password } auth_stage_ =
+      auth_stage::none;
+  std::string auth_login_user_;
   transaction txn_;
 
   struct data_state {

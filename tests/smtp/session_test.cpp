@@ -14,6 +14,7 @@ namespace {
 // (anything else 554 5.7.1), every message 250 (its content is recorded).
 struct fake_shell {
   std::vector<std::string> messages;
+  std::vector<std::string> auths;
   std::vector<std::string> senders;
   std::function<reply(const session_request&)> decide = [this](const session_request& req) {
     if (const auto* s = std::get_if<sender_request>(&req)) {
@@ -25,6 +26,12 @@ struct fake_shell {
         return server_session::recipient_ok();
       }
       return reply::make(554, "5.7.1", "<" + r->recipient.mailbox() + ">: Relay access denied");
+    }
+    if (const auto* a = std::get_if<auth_request>(&req)) {
+      auths.push_back(a->mechanism + ":" + a->user + ":" + a->password);
+      return a->user == "alice" && a->password == "secret"
+                 ? reply::make(235, "2.7.0", "Authentication successful")
+                 : reply::make(535, "5.7.8", "Error: authentication failed");
     }
     messages.push_back(std::get<message_request>(req).content);
     return reply::make(250, "2.0.0", "Ok: queued");
@@ -42,6 +49,11 @@ std::vector<std::string> drive(server_session& s, fake_shell& shell, std::string
   for (;;) {
     for (const auto& r : st.replies) got.push_back(summary(r));
     if (!st.request) break;
+    if (std::holds_alternative<starttls_request>(*st.request)) {
+      got.emplace_back("<handshake>");
+      st = s.tls_established();
+      continue;
+    }
     st = s.resolve(shell.decide(*st.request));
   }
   return got;
@@ -403,6 +415,114 @@ TEST(server_session, command_summary) {
   drive(s, shell, "BOGUS\r\n");
   drive(s, shell, "QUIT\r\n");
   EXPECT_EQ(s.command_summary(), "ehlo=1 mail=1 rcpt=1/2 data=1 quit=1 unknown=0/1 commands=5/7");
+}
+
+}  // namespace
+}  // namespace mx::smtp
+
+namespace mx::smtp {
+namespace {
+
+session_config tls_cfg() {
+  session_config c;
+  c.hostname = "mx.example.test";
+  c.tls_available = true;
+  c.auth_available = true;
+  return c;
+}
+
+session_config submission_cfg() {
+  session_config c = tls_cfg();
+  c.require_tls = true;
+  c.require_auth = true;
+  return c;
+}
+
+session_config implicit_tls_submission_cfg() {
+  session_config c = submission_cfg();
+  c.tls_active = true;
+  return c;
+}
+
+// "\0alice\0secret" and friends.
+const std::string plain_ok = "AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n";
+const std::string plain_bad = "AUTH PLAIN AGFsaWNlAHdyb25n\r\n";  // alice / wrong
+
+TEST(server_session, starttls_and_auth_dialogues) {
+  const dialogue_case cases[] = {
+      {"starttls then ehlo again", {hello, "STARTTLS\r\n", hello}, {"250", "220 2.0.0", "<handshake>", "250"}, false, tls_cfg()},
+      {"starttls resets helo", {hello, "STARTTLS\r\n", mail}, {"250", "220 2.0.0", "<handshake>", "503 5.5.1"}, false, tls_cfg()},
+      {"starttls resets the transaction", {hello, mail, "STARTTLS\r\n", "EHLO c\r\n", rcpt}, {"250", "250 2.1.0", "220 2.0.0", "<handshake>", "250", "503 5.5.1"}, false, tls_cfg()},
+      // CVE-2011-0411: commands injected after STARTTLS in the same write never run.
+      {"injected plaintext is discarded", {hello, "STARTTLS\r\nRSET\r\nMAIL FROM:<x@evil.example>\r\n", "EHLO c\r\n"}, {"250", "220 2.0.0", "<handshake>", "250"}, false, tls_cfg()},
+      {"second starttls", {hello, "STARTTLS\r\n", hello, "STARTTLS\r\n"}, {"250", "220 2.0.0", "<handshake>", "250", "503 5.5.1"}, false, tls_cfg()},
+      {"starttls with argument", {hello, "STARTTLS x\r\n"}, {"250", "501 5.5.4"}, false, tls_cfg()},
+      {"starttls not offered", {hello, "STARTTLS\r\n"}, {"250", "502 5.5.1"}},
+      {"auth before tls", {hello, plain_ok}, {"250", "538 5.7.11"}, false, tls_cfg()},
+      {"auth plain after tls", {hello, "STARTTLS\r\n", hello, plain_ok}, {"250", "220 2.0.0", "<handshake>", "250", "235 2.7.0"}, false, tls_cfg()},
+      {"auth plain wrong password", {hello, "STARTTLS\r\n", hello, plain_bad}, {"250", "220 2.0.0", "<handshake>", "250", "535 5.7.8"}, false, tls_cfg()},
+      {"auth plain in two steps", {"EHLO c\r\n", "AUTH PLAIN\r\n", "AGFsaWNlAHNlY3JldA==\r\n"}, {"250", "334", "235 2.7.0"}, false, implicit_tls_submission_cfg()},
+      {"auth plain empty initial response", {"EHLO c\r\n", "AUTH PLAIN =\r\n"}, {"250", "501 5.5.2"}, false, implicit_tls_submission_cfg()},
+      {"auth login", {"EHLO c\r\n", "AUTH LOGIN\r\n", "YWxpY2U=\r\n", "c2VjcmV0\r\n"}, {"250", "334", "334", "235 2.7.0"}, false, implicit_tls_submission_cfg()},
+      {"auth login with initial user", {"EHLO c\r\n", "AUTH LOGIN YWxpY2U=\r\n", "c2VjcmV0\r\n"}, {"250", "334", "235 2.7.0"}, false, implicit_tls_submission_cfg()},
+      {"auth cancelled", {"EHLO c\r\n", "AUTH LOGIN\r\n", "*\r\n", "NOOP\r\n"}, {"250", "334", "501 5.7.0", "250 2.0.0"}, false, implicit_tls_submission_cfg()},
+      {"auth bad base64", {"EHLO c\r\n", "AUTH PLAIN\r\n", "not base64!\r\n"}, {"250", "334", "501 5.5.2"}, false, implicit_tls_submission_cfg()},
+      {"auth sloppy base64", {"EHLO c\r\n", "AUTH PLAIN AGFsaWNlAHNlY3JldA\r\n"}, {"250", "501 5.5.2"}, false, implicit_tls_submission_cfg()},
+      {"auth plain proxy identity", {"EHLO c\r\n", "AUTH PLAIN Ym9iAGFsaWNlAHNlY3JldA==\r\n"}, {"250", "501 5.5.2"}, false, implicit_tls_submission_cfg()},
+      {"auth unknown mechanism", {"EHLO c\r\n", "AUTH CRAM-MD5\r\n"}, {"250", "504 5.5.4"}, false, implicit_tls_submission_cfg()},
+      {"auth twice", {"EHLO c\r\n", plain_ok, plain_ok}, {"250", "235 2.7.0", "503 5.5.1"}, false, implicit_tls_submission_cfg()},
+      {"auth before ehlo", {plain_ok}, {"503 5.5.1"}, false, implicit_tls_submission_cfg()},
+      {"auth not offered", {hello, plain_ok}, {"250", "502 5.5.1"}},
+      {"auth inside a transaction", {"EHLO c\r\n", plain_ok, mail, plain_ok}, {"250", "235 2.7.0", "250 2.1.0", "503 5.5.1"}, false, implicit_tls_submission_cfg()},
+      // Submission: TLS first, then AUTH, then mail.
+      {"submission needs tls", {hello, mail}, {"250", "530 5.7.0"}, false, submission_cfg()},
+      {"submission needs auth", {"EHLO c\r\n", mail}, {"250", "530 5.7.0"}, false, implicit_tls_submission_cfg()},
+      {"submission after auth", {"EHLO c\r\n", plain_ok, mail, rcpt}, {"250", "235 2.7.0", "250 2.1.0", "250 2.1.5"}, false, implicit_tls_submission_cfg()},
+      {"submission failed auth", {"EHLO c\r\n", plain_bad, mail}, {"250", "535 5.7.8", "530 5.7.0"}, false, implicit_tls_submission_cfg()},
+      {"auth line up to 12288 octets", {"EHLO c\r\n", "AUTH PLAIN " + std::string(12000, 'A') + "\r\n", "NOOP\r\n"}, {"250", "501 5.5.2", "250 2.0.0"}, false, implicit_tls_submission_cfg()},
+      {"auth line over 12288 octets", {"EHLO c\r\n", "AUTH PLAIN " + std::string(13000, 'A') + "\r\n", "NOOP\r\n"}, {"250", "500 5.5.2", "250 2.0.0"}, false, implicit_tls_submission_cfg()},
+  };
+  for (const auto& c : cases) {
+    server_session s(c.cfg);
+    fake_shell shell;
+    s.greet();
+    std::vector<std::string> got;
+    for (const auto& chunk : c.client) {
+      for (auto& r : drive(s, shell, chunk)) got.push_back(r);
+    }
+    EXPECT_EQ(join(got), join(c.want)) << "case: " << c.name;
+  }
+}
+
+TEST(server_session, ehlo_offers_starttls_then_auth) {
+  server_session s(tls_cfg());
+  s.greet();
+  const auto before = s.feed("EHLO c\r\n").replies.at(0).lines;
+  EXPECT_NE(std::find(before.begin(), before.end(), "STARTTLS"), before.end());
+  EXPECT_EQ(std::find(before.begin(), before.end(), "AUTH PLAIN LOGIN"), before.end())
+      << "AUTH must not be offered before TLS";
+  step st = s.feed("STARTTLS\r\n");
+  ASSERT_TRUE(st.request && std::holds_alternative<starttls_request>(*st.request));
+  EXPECT_EQ(st.wire(), "220 2.0.0 Ready to start TLS\r\n");
+  // Bytes arriving before the handshake completes are dropped too.
+  EXPECT_TRUE(s.feed("RSET\r\n").replies.empty());
+  s.tls_established();
+  EXPECT_TRUE(s.tls_active());
+  const auto after = s.feed("EHLO c\r\n").replies.at(0).lines;
+  EXPECT_EQ(std::find(after.begin(), after.end(), "STARTTLS"), after.end());
+  EXPECT_NE(std::find(after.begin(), after.end(), "AUTH PLAIN LOGIN"), after.end());
+}
+
+TEST(server_session, auth_hands_credentials_to_the_shell) {
+  server_session s(implicit_tls_submission_cfg());
+  fake_shell shell;
+  s.greet();
+  drive(s, shell, "EHLO c\r\n");
+  EXPECT_EQ(s.feed("AUTH PLAIN\r\n").wire(), "334 \r\n");  // RFC 4954: "334" SP CRLF
+  drive(s, shell, "AGFsaWNlAHNlY3JldA==\r\n");
+  ASSERT_EQ(shell.auths.size(), 1u);
+  EXPECT_EQ(shell.auths[0], "PLAIN:alice:secret");
+  EXPECT_EQ(s.authenticated_user(), "alice");
 }
 
 }  // namespace
