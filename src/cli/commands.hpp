@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <string>
+#include <vector>
 
 #include "core/log.hpp"
 
@@ -25,7 +26,9 @@ int run_config_reference();
 int run_check_config(const std::string& config_path, bool show);
 
 struct serve_options {
-  std::string config_path;
+  std::string config_path;                // "" with --dnsbl only
+  std::vector<std::string> dnsbl_zones;   // --dnsbl ZONE:TYPE:FILE[,FILE]... (rbldnsd's form)
+  std::vector<std::string> dnsbl_listen;  // --dnsbl-listen ADDR: replaces dnsbld.listen
   log::format log_format = log::format::text;
   std::chrono::seconds open_relay_warning_interval{3600};
 };

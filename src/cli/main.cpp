@@ -36,9 +36,15 @@ int run(int argc, char** argv) {
   long warning_seconds = 3600;
   auto* serve = app.add_subcommand(
       "serve",
-      "Load the config, prove it relay-safe and run until SIGINT/SIGTERM (refuses an unsafe "
-      "config unless allow_open_relay = true). The network layer is not built yet.");
-  serve->add_option("-c,--config", serve_opts.config_path, "Config file (TOML)")->required();
+      "Run the services the config declares ([smtpd], [dnsbld]) until SIGINT/SIGTERM; SIGHUP "
+      "reloads. Refuses a relay-unsafe [smtpd] unless allow_open_relay = true.");
+  serve->add_option("-c,--config", serve_opts.config_path, "Config file (TOML)");
+  serve->add_option("--dnsbl", serve_opts.dnsbl_zones,
+                    "Serve a DNSBL zone from rbldnsd data files: ZONE:TYPE:FILE[,FILE]... "
+                    "(repeatable; works without --config)");
+  serve->add_option("--dnsbl-listen", serve_opts.dnsbl_listen,
+                    "Where the DNSBL server listens, IP:port (repeatable; default "
+                    "127.0.0.1:5353 or dnsbld.listen)");
   serve->add_option("--log-format", log_format, "Log lines on stderr: text or json")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();

@@ -1,8 +1,11 @@
-// `mxguard serve`: load the config and the recipients file, run the relay-safety proof (refusing
-// an unsafe config unless allow_open_relay = true), bind the listeners, then serve on a thread per
-// core. The main thread only waits for signals:
-//   SIGHUP          reload config and recipients for new sessions; a bad or unsafe new config is
-//                   refused with a log line naming file:line, and the old one stays;
+// `mxguard serve`: runs the services the config declares. [smtpd]: load the recipients file, run
+// the relay-safety proof (refusing an unsafe config unless allow_open_relay = true), bind, serve
+// on a thread per core. [dnsbld] (or --dnsbl): load the zones' data files, bind UDP and TCP, serve
+// (net/dns_server.hpp). The main thread only waits for signals and watches the data files:
+//   SIGHUP          reload config and recipients for new sessions, and the DNSBL data; a bad or
+//                   unsafe new config is refused with a log line naming file:line, and the old one
+//                   stays; DNSBL data that fails to load leaves the last good data in service;
+//   data file change (dnsbld.check_interval) reload the DNSBL data, as SIGHUP does;
 //   SIGTERM/SIGINT  stop accepting, close idle sessions with 421, let sessions inside DATA finish
 //                   for up to shutdown_grace seconds, then exit 0.
 #include <pthread.h>
@@ -13,6 +16,7 @@
 #include <csignal>
 #include <cstring>
 #include <ctime>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -25,6 +29,7 @@
 #include "cli/report.hpp"
 #include "cli/server_config.hpp"
 #include "core/log.hpp"
+#include "net/dns_server.hpp"
 #include "net/smtp_server.hpp"
 #include "policy/relay_proof.hpp"
 
@@ -57,10 +62,12 @@ struct proven_config {
   policy::relay_proof_result proof;
 };
 
-// Loads and proves a config; the error says why it may not be served.
+// Loads and proves a config; the error says why it may not be served. The proof is about
+// [smtpd]: a config without it runs no SMTP server and has nothing to prove.
 expected<proven_config, std::string> load_and_prove(const std::string& path) {
   auto loaded = load_server_config(path);
   if (!loaded) return unexpected(loaded.error());
+  if (!loaded->cfg.has_smtpd) return proven_config{std::move(*loaded), {}};
   auto proof = policy::prove_relay_safety(config::relay_policy(loaded->cfg), loaded->cfg.smtpd.hostname);
   if (!proof.safe() && !loaded->cfg.smtpd.allow_open_relay) {
     std::string why;
@@ -72,6 +79,68 @@ expected<proven_config, std::string> load_and_prove(const std::string& path) {
   }
   return proven_config{std::move(*loaded), std::move(proof)};
 }
+
+void log_lines(log::level l, std::string_view text) {
+  while (!text.empty()) {
+    const auto nl = text.find('\n');
+    log::write(l, text.substr(0, nl));
+    if (nl == std::string_view::npos) break;
+    text.remove_prefix(nl + 1);
+  }
+}
+
+void log_dnsbl_load(const dnsbl_loaded& loaded) {
+  for (const auto& w : loaded.warnings) log::warn("dnsbld: {}", w);
+  if (loaded.warning_count > loaded.warnings.size()) {
+    log::warn("dnsbld: {} more warnings not shown", loaded.warning_count - loaded.warnings.size());
+  }
+  for (const auto& line : loaded.summary) log::info("dnsbld: {}", line);
+}
+
+long long millis_since(clock_type::time_point t0) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(clock_type::now() - t0).count();
+}
+
+// The DNSBL side of serve: its plan, the files it watches, and reloads.
+struct dnsbl_runtime {
+  dnsbl_plan plan;
+  std::vector<file_stamp> stamps;  // as they were before the last load (good or failed)
+  std::unique_ptr<net::dns_server> server;
+  clock_type::time_point next_check;
+
+  // Builds the next generation aside and publishes it; on failure the old one stays.
+  void reload(std::string_view why) {
+    const auto t0 = clock_type::now();
+    stamps = stamp_files(plan);  // a change during the load triggers another one
+    auto next = load_dnsbl(plan);
+    if (!next) {
+      log::error("dnsbld: reload ({}) failed: {}; still serving the previous data", why,
+                 next.error());
+      return;
+    }
+    log_dnsbl_load(*next);
+    server->publish(std::move(next->data));
+    log::info("dnsbld: reloaded ({}) in {} ms", why, millis_since(t0));
+  }
+
+  void check_files() {
+    if (plan.check_interval == 0 || clock_type::now() < next_check) return;
+    next_check = clock_type::now() + std::chrono::seconds(plan.check_interval);
+    if (stamp_files(plan) != stamps) reload("data file changed");
+  }
+
+  void log_counts() const {
+    const auto c = server->counts();
+    for (const auto& z : c.zones) {
+      log::info("dnsbld: zone {}: {} queries, {} hits, {} misses, {} refused", z.zone, z.queries,
+                z.hits, z.misses, z.refusals);
+    }
+    log::info(
+        "dnsbld: {} udp and {} tcp queries; {} outside every zone, {} errors, {} dropped, {} "
+        "truncated, {} transfers",
+        c.udp_queries, c.tcp_queries, c.refused_outside, c.errors, c.dropped, c.truncated, c.axfr);
+  }
+};
 
 }  // namespace
 
@@ -89,73 +158,168 @@ int run_serve(const serve_options& opts) {
   }
   std::signal(SIGPIPE, SIG_IGN);
 
-  auto first = load_and_prove(opts.config_path);
-  if (!first) {
-    // An invalid file is exit 2; an unsafe one is exit 1 (the message says which).
-    const bool unsafe = first.error().find("refusing to start") != std::string::npos;
-    std::string_view text = first.error();
-    while (!text.empty()) {
-      const auto nl = text.find('\n');
-      log::error("{}", text.substr(0, nl));
-      if (nl == std::string_view::npos) break;
-      text.remove_prefix(nl + 1);
-    }
-    return unsafe ? exit_unsafe : exit_invalid;
-  }
-  bool open_relay = !first->proof.safe();
-  policy::relay_proof_result proof = first->proof;
-  if (open_relay) {
-    warn_open_relay(proof, opts.config_path);
-  } else {
-    log::info("{}", safe_summary(proof));
-  }
-
-  auto settings = make_settings(first->loaded);
-  asio::io_context ioc;
-  std::unique_ptr<net::smtp_server> server;
-  try {
-    server = std::make_unique<net::smtp_server>(ioc, settings);
-  } catch (const std::system_error& e) {
-    log::error("cannot start: {}", e.what());
+  if (opts.config_path.empty() && opts.dnsbl_zones.empty()) {
+    log::error("serve needs --config FILE, or --dnsbl ZONE:TYPE:FILE[,FILE]... for a DNSBL server");
     return exit_invalid;
   }
-  server->start();
-  for (const auto& ep : server->bound()) log::info("smtpd: listening on {}", ep.to_string());
+  std::optional<proven_config> first;
+  if (!opts.config_path.empty()) {
+    auto loaded = load_and_prove(opts.config_path);
+    if (!loaded) {
+      // An invalid file is exit 2; an unsafe one is exit 1 (the message says which).
+      const bool unsafe = loaded.error().find("refusing to start") != std::string::npos;
+      log_lines(log::level::error, loaded.error());
+      return unsafe ? exit_unsafe : exit_invalid;
+    }
+    first = std::move(*loaded);
+  }
+  const config::config* cfg = first ? &first->loaded.cfg : nullptr;
+  const bool run_smtpd = cfg != nullptr && cfg->has_smtpd;
+  const bool run_dnsbld = (cfg != nullptr && cfg->has_dnsbld) || !opts.dnsbl_zones.empty();
+  if (!run_smtpd && !run_dnsbld) {
+    log::error("{}: nothing to serve: the config has neither [smtpd] nor [dnsbld]",
+               opts.config_path);
+    return exit_invalid;
+  }
+  if (!run_dnsbld && !opts.dnsbl_listen.empty()) {
+    log::error("--dnsbl-listen without a DNSBL zone ([[dnsbld.zone]] or --dnsbl)");
+    return exit_invalid;
+  }
+
+  asio::io_context ioc;
+
+  // dnsbld first: its data may take a while to load, and smtpd should not accept meanwhile.
+  dnsbl_runtime dnsbl;
+  if (run_dnsbld) {
+    auto plan = make_dnsbl_plan(cfg, opts.dnsbl_zones, opts.dnsbl_listen);
+    if (!plan) {
+      log::error("{}", plan.error());
+      return exit_invalid;
+    }
+    if (plan->zones.empty()) {
+      log::error("dnsbld: no zones to serve: add [[dnsbld.zone]] tables or --dnsbl arguments");
+      return exit_invalid;
+    }
+    dnsbl.plan = std::move(*plan);
+    const auto t0 = clock_type::now();
+    dnsbl.stamps = stamp_files(dnsbl.plan);
+    auto loaded = load_dnsbl(dnsbl.plan);
+    if (!loaded) {
+      log::error("dnsbld: {}", loaded.error());
+      return exit_invalid;
+    }
+    log_dnsbl_load(*loaded);
+    log::info("dnsbld: data loaded in {} ms", millis_since(t0));
+    try {
+      dnsbl.server =
+          std::make_unique<net::dns_server>(ioc, dnsbl.plan.settings, std::move(loaded->data));
+    } catch (const std::system_error& e) {
+      log::error("dnsbld: cannot start: {}", e.what());
+      return exit_invalid;
+    }
+    dnsbl.next_check = clock_type::now() + std::chrono::seconds(dnsbl.plan.check_interval);
+  }
+
+  bool open_relay = false;
+  policy::relay_proof_result proof;
+  std::shared_ptr<const net::smtp_settings> settings;
+  std::unique_ptr<net::smtp_server> server;
+  std::uint32_t grace = 0;
+  if (run_smtpd) {
+    proof = first->proof;
+    open_relay = !proof.safe();
+    if (open_relay) {
+      warn_open_relay(proof, opts.config_path);
+    } else {
+      log::info("{}", safe_summary(proof));
+    }
+    settings = make_settings(first->loaded);
+    try {
+      server = std::make_unique<net::smtp_server>(ioc, settings);
+    } catch (const std::system_error& e) {
+      log::error("cannot start: {}", e.what());
+      return exit_invalid;
+    }
+    grace = first->loaded.cfg.smtpd.shutdown_grace;
+  }
+
+  if (dnsbl.server) {
+    dnsbl.server->start();
+    for (const auto& ep : dnsbl.server->bound()) {
+      log::info("dnsbld: listening on {} (udp, tcp)", ep.to_string());
+    }
+  }
+  if (server) {
+    server->start();
+    for (const auto& ep : server->bound()) log::info("smtpd: listening on {}", ep.to_string());
+  }
 
   auto work = asio::make_work_guard(ioc);
   const unsigned n_threads = std::max(1u, std::thread::hardware_concurrency());
   std::vector<std::thread> threads;
   for (unsigned i = 0; i < n_threads; ++i) threads.emplace_back([&ioc] { ioc.run(); });
-  log::info("smtpd {} serving with {} threads; config {}", settings->session.hostname, n_threads,
-            opts.config_path);
+  if (server) {
+    log::info("smtpd {} serving with {} threads; config {}", settings->session.hostname,
+              n_threads, opts.config_path);
+  }
 
   auto next_warning = clock_type::now() + opts.open_relay_warning_interval;
-  std::uint32_t grace = first->loaded.cfg.smtpd.shutdown_grace;
   for (;;) {
-    const auto wait = open_relay ? next_warning - clock_type::now() : std::chrono::hours(24);
-    const timespec timeout = to_timespec(wait);
+    auto until = clock_type::now() + std::chrono::hours(24);
+    if (open_relay) until = std::min(until, next_warning);
+    if (dnsbl.server && dnsbl.plan.check_interval > 0) until = std::min(until, dnsbl.next_check);
+    const timespec timeout = to_timespec(until - clock_type::now());
     const int sig = sigtimedwait(&signals, nullptr, &timeout);
     if (sig == SIGINT || sig == SIGTERM) {
-      log::info("received {}, stopping: no new sessions; sessions inside DATA have {} s",
-                sig == SIGINT ? "SIGINT" : "SIGTERM", grace);
+      log::info("received {}, stopping{}", sig == SIGINT ? "SIGINT" : "SIGTERM",
+                server ? fmt::format(": no new sessions; sessions inside DATA have {} s", grace)
+                       : std::string());
       break;
     }
     if (sig == SIGHUP) {
-      auto next = load_and_prove(opts.config_path);
-      if (!next) {
-        log::error("reload refused: {}; still serving the previous config", next.error());
-        continue;
+      std::optional<proven_config> next;
+      if (!opts.config_path.empty()) {
+        auto loaded = load_and_prove(opts.config_path);
+        if (!loaded) {
+          log::error("reload refused: {}; still serving the previous config", loaded.error());
+        } else {
+          next = std::move(*loaded);
+        }
       }
-      if (next->loaded.cfg.smtpd.listen != settings->listen) {
-        log::warn("reload: smtpd.listen changed; listeners change only on restart");
+      if (next) {
+        const auto& c = next->loaded.cfg;
+        if (c.has_smtpd != run_smtpd || (c.has_dnsbld || !opts.dnsbl_zones.empty()) != run_dnsbld) {
+          log::warn("reload: [smtpd] or [dnsbld] added or removed; services start and stop only "
+                    "on restart");
+        }
+        if (server && c.has_smtpd) {
+          if (c.smtpd.listen != settings->listen) {
+            log::warn("reload: smtpd.listen changed; listeners change only on restart");
+          }
+          settings = make_settings(next->loaded);
+          server->reload(settings);
+          open_relay = !next->proof.safe();
+          proof = next->proof;
+          grace = c.smtpd.shutdown_grace;
+          if (open_relay) warn_open_relay(proof, opts.config_path);
+        }
+        if (dnsbl.server) {
+          auto plan = make_dnsbl_plan(&c, opts.dnsbl_zones, opts.dnsbl_listen);
+          if (!plan) {
+            log::error("reload: {}; dnsbld keeps its previous zones", plan.error());
+          } else if (plan->zones.empty()) {
+            log::warn("reload: no dnsbld zones in the new config; dnsbld keeps its previous zones");
+          } else {
+            if (!(plan->settings == dnsbl.plan.settings)) {
+              log::warn("reload: dnsbld listen, udp_*, tcp_* settings change only on restart");
+            }
+            plan->settings = dnsbl.plan.settings;
+            dnsbl.plan = std::move(*plan);
+          }
+        }
+        log::info("reloaded {}", opts.config_path);
       }
-      settings = make_settings(next->loaded);
-      server->reload(settings);
-      open_relay = !next->proof.safe();
-      proof = next->proof;
-      grace = next->loaded.cfg.smtpd.shutdown_grace;
-      if (open_relay) warn_open_relay(proof, opts.config_path);
-      log::info("reloaded {}: new sessions use it", opts.config_path);
+      if (dnsbl.server) dnsbl.reload("SIGHUP");
       continue;
     }
     if (sig < 0 && errno != EAGAIN && errno != EINTR) {
@@ -166,20 +330,26 @@ int run_serve(const serve_options& opts) {
       warn_open_relay(proof, opts.config_path);
       next_warning += opts.open_relay_warning_interval;
     }
+    if (dnsbl.server) dnsbl.check_files();
   }
 
-  server->begin_shutdown();
-  const auto deadline = clock_type::now() + std::chrono::seconds(grace);
-  while (server->sessions() > 0 && clock_type::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  if (server->sessions() > 0) {
-    log::warn("shutdown grace over: closing {} session(s)", server->sessions());
+  if (dnsbl.server) dnsbl.server->stop();
+  if (server) {
+    server->begin_shutdown();
+    const auto deadline = clock_type::now() + std::chrono::seconds(grace);
+    while (server->sessions() > 0 && clock_type::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (server->sessions() > 0) {
+      log::warn("shutdown grace over: closing {} session(s)", server->sessions());
+    }
   }
   work.reset();
   ioc.stop();
   for (auto& t : threads) t.join();
+  if (dnsbl.server) dnsbl.log_counts();
   server.reset();
+  dnsbl.server.reset();
   log::info("stopped");
   return exit_ok;
 }

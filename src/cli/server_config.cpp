@@ -1,11 +1,19 @@
 #include "cli/server_config.hpp"
 
+#include <sys/stat.h>
+
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <iterator>
+
+#include "dnsbl/files.hpp"
+#include "dnsbl/zone.hpp"
+#include "smtp/address.hpp"
 
 namespace mx::cli {
 
@@ -54,6 +62,142 @@ std::shared_ptr<const net::smtp_settings> make_settings(const loaded_config& loa
   t.session_lifetime = std::chrono::seconds(c.session_lifetime);
   s->allow_open_relay = c.allow_open_relay;
   return s;
+}
+
+// ---- dnsbld ----
+
+expected<dnsbl_plan, std::string> make_dnsbl_plan(const config::config* cfg,
+                                                  const std::vector<std::string>& zone_args,
+                                                  const std::vector<std::string>& listen_args) {
+  // Without a [dnsbld] section the option table's defaults apply, as for a file that has one.
+  auto defaults = config::load_string("[dnsbld]\n", "<defaults>");
+  if (!defaults) return unexpected(defaults.error().to_string());
+  const config::dnsbld_config& d = (cfg != nullptr && cfg->has_dnsbld) ? cfg->dnsbld
+                                                                        : defaults->dnsbld;
+  dnsbl_plan plan;
+  plan.zones = d.zones;
+  plan.axfr_allow = d.axfr_allow;
+  plan.check_interval = d.check_interval;
+  plan.settings.listen = d.listen;
+  plan.settings.udp_payload = static_cast<std::uint16_t>(d.udp_payload);
+  plan.settings.udp_sockets = d.udp_sockets;
+  plan.settings.tcp_idle = std::chrono::seconds(d.tcp_timeout);
+  plan.settings.max_tcp_connections = d.max_tcp_connections;
+  plan.load.default_ttl = d.default_ttl;
+  plan.load.rfc5782_test_points = d.test_points;
+  plan.load.accept_host_bits = d.accept_host_bits;
+
+  for (const auto& arg : zone_args) {
+    auto z = dnsbl::parse_zone_arg(arg);
+    if (!z) return unexpected(fmt::format("--dnsbl {}: {}", arg, z.error()));
+    auto name = smtp::canonical_domain(z->zone);
+    if (!name) return unexpected(fmt::format("--dnsbl {}: {} is not a domain name", arg, z->zone));
+    std::string dataset(dnsbl::name_of(z->spec.type));
+    for (std::size_t i = 0; i < z->spec.files.size(); ++i) {
+      dataset += (i == 0 ? ':' : ',') + z->spec.files[i];
+    }
+    // A zone named again stacks its datasets (rbldnsd's rule for a repeated zone argument).
+    auto same = std::find_if(plan.zones.begin(), plan.zones.end(),
+                             [&](const config::dnsbld_zone_config& c) { return c.name == *name; });
+    if (same == plan.zones.end()) {
+      plan.zones.push_back({*name, {dataset}});
+    } else {
+      same->datasets.push_back(dataset);
+    }
+  }
+  if (!listen_args.empty()) {
+    plan.settings.listen.clear();
+    for (const auto& arg : listen_args) {
+      auto ep = inet::endpoint::parse(arg);
+      if (!ep) {
+        return unexpected(fmt::format(
+            "--dnsbl-listen {}: not a listen endpoint (IP:port, IPv6 as [addr]:port)", arg));
+      }
+      if (std::find(plan.settings.listen.begin(), plan.settings.listen.end(), *ep) ==
+          plan.settings.listen.end()) {
+        plan.settings.listen.push_back(*ep);
+      }
+    }
+  }
+  return plan;
+}
+
+namespace {
+
+// The files of every dataset of the plan, each once, in order.
+std::vector<std::string> plan_files(const dnsbl_plan& plan) {
+  std::vector<std::string> files;
+  for (const auto& z : plan.zones) {
+    for (const auto& d : z.datasets) {
+      auto spec = dnsbl::parse_dataset_spec(d);
+      if (!spec) continue;  // validated when the plan was made
+      for (const auto& f : spec->files) {
+        if (std::find(files.begin(), files.end(), f) == files.end()) files.push_back(f);
+      }
+    }
+  }
+  return files;
+}
+
+std::string kib(std::size_t bytes) {
+  return bytes >= (10u << 20) ? fmt::format("{} MiB", bytes >> 20)
+                              : fmt::format("{} KiB", (bytes + 1023) >> 10);
+}
+
+}  // namespace
+
+std::vector<file_stamp> stamp_files(const dnsbl_plan& plan) {
+  std::vector<file_stamp> out;
+  for (const auto& path : plan_files(plan)) {
+    file_stamp s;
+    s.path = path;
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0) {
+      s.exists = true;
+      s.dev = st.st_dev;
+      s.ino = st.st_ino;
+      s.size = st.st_size;
+      s.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+expected<dnsbl_loaded, std::string> load_dnsbl(const dnsbl_plan& plan) {
+  dnsbl_loaded out;
+  dnsbl::load_options opts = plan.load;
+  opts.now = static_cast<std::int64_t>(std::time(nullptr));
+  std::vector<dnsbl::zone_config> configs;
+  for (const auto& z : plan.zones) {
+    dnsbl::zone_config zc;
+    zc.name = z.name;
+    std::size_t entries = 0;
+    std::size_t bytes = 0;
+    for (const auto& d : z.datasets) {
+      auto spec = dnsbl::parse_dataset_spec(d);
+      if (!spec) return unexpected(fmt::format("zone {}: dataset {}: {}", z.name, d, spec.error()));
+      auto loaded = dnsbl::load_dataset_files(spec->type, spec->files, opts);
+      if (!loaded) {
+        return unexpected(
+            fmt::format("zone {}: dataset {}: {}", z.name, d, dnsbl::to_string(loaded.error())));
+      }
+      for (const auto& w : loaded->warnings) out.warnings.push_back(dnsbl::to_string(w));
+      out.warning_count += loaded->warning_count;
+      entries += loaded->data->entry_count();
+      bytes += loaded->data->memory_bytes();
+      zc.datasets.push_back(loaded->data);
+    }
+    out.summary.push_back(fmt::format("zone {}: {} dataset{}, {} entries, {}", z.name,
+                                      z.datasets.size(), z.datasets.size() == 1 ? "" : "s",
+                                      entries, kib(bytes)));
+    configs.push_back(std::move(zc));
+  }
+  auto zones = dnsbl::zone_set::build(configs);
+  if (!zones) return unexpected(zones.error());
+  out.data.zones = std::move(*zones);
+  out.data.axfr_allow = plan.axfr_allow;
+  return out;
 }
 
 }  // namespace mx::cli

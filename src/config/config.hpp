@@ -54,9 +54,39 @@ struct smtpd_config {
   friend bool operator==(const smtpd_config&, const smtpd_config&) = default;
 };
 
+// One [[dnsbld.zone]] table.
+struct dnsbld_zone_config {
+  std::string name;                   // canonical domain, the zone's apex
+  std::vector<std::string> datasets;  // "type:file[,file]..." in canonical form, in order
+
+  friend bool operator==(const dnsbld_zone_config&, const dnsbld_zone_config&) = default;
+};
+
+// The DNSBL server (issue 5). Data files are read at start and on reload, not at config load.
+struct dnsbld_config {
+  std::vector<inet::endpoint> listen;    // default ["127.0.0.1:5353"]; UDP and TCP on each
+  std::vector<inet::cidr> axfr_allow;    // clients allowed to transfer zones; default none
+  std::uint32_t default_ttl = 2100;      // rbldnsd -t: 35 minutes
+  std::uint32_t udp_payload = 1232;      // EDNS0 size we offer and cap UDP answers at
+  std::uint32_t udp_sockets = 0;         // per listen address; 0: one per core
+  std::uint32_t tcp_timeout = 10;        // seconds a TCP connection may idle (RFC 7766 6.2.3)
+  std::uint32_t max_tcp_connections = 1000;
+  bool test_points = true;               // RFC 5782 5: 127.0.0.2 listed, 127.0.0.1 not
+  bool accept_host_bits = false;         // rbldnsd -e: "10.1.2.3/8" means 10.0.0.0/8
+  std::uint32_t check_interval = 1;      // seconds between data file checks; 0: SIGHUP only
+  std::vector<dnsbld_zone_config> zones;
+
+  friend bool operator==(const dnsbld_config&, const dnsbld_config&) = default;
+};
+
 struct config {
   std::string source;  // file name the config came from (for messages)
+  // Which sections the file has: `serve` runs the SMTP server only with [smtpd], the DNSBL
+  // server only with [dnsbld] (or --dnsbl). Absent sections still hold their defaults.
+  bool has_smtpd = false;
+  bool has_dnsbld = false;
   smtpd_config smtpd;
+  dnsbld_config dnsbld;
 
   friend bool operator==(const config&, const config&) = default;
 };
@@ -80,8 +110,9 @@ policy::relay_config relay_policy(const config& cfg);
 // docs/config.md, generated from the option table.
 std::string reference_markdown();
 
-// Every option's effective value (defaults included) as a TOML document, from the option table.
-// load_string(effective_toml(c)) gives back c (bar `source`): `check-config --show` prints it.
+// Every option's effective value (defaults included) of every section the config declares, as
+// a TOML document, from the option table. load_string(effective_toml(c)) gives back c (bar
+// `source`): `check-config --show` prints it.
 std::string effective_toml(const config& cfg);
 
 }  // namespace mx::config

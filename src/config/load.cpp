@@ -104,17 +104,41 @@ std::string_view type_name(toml::node_type t) {
   return "an unknown TOML type";
 }
 
+std::string key_text(std::string_view section, std::string_view name, bool in_array,
+                     std::size_t element) {
+  if (in_array) return fmt::format("{}[{}].{}", section, element, name);
+  return fmt::format("{}.{}", section, name);
+}
+
+namespace {
+
+bool in_array_section(const option& opt) {
+  for (const auto& s : section_table()) {
+    if (s.name == opt.section) return s.is_array();
+  }
+  return false;
+}
+
+// Applies an option's default to `c` (table `element` of an array of tables).
+void apply_default(const option& opt, config& c, std::size_t element) {
+  toml::table doc;
+  try {
+    doc = toml::parse("v = " + opt.default_toml, std::string_view("<default>"));
+  } catch (const toml::parse_error&) {
+    invariant_failed("config: an option's default is not TOML");
+  }
+  if (opt.apply(*doc.get("v"), c, element)) {
+    invariant_failed("config: an option's default is invalid");
+  }
+}
+
+}  // namespace
+
 const config& default_config() {
   static const config defaults = [] {
     config c;
     for (const auto& opt : option_table()) {
-      toml::table doc;
-      try {
-        doc = toml::parse("v = " + opt.default_toml, std::string_view("<default>"));
-      } catch (const toml::parse_error&) {
-        invariant_failed("config: an option's default is not TOML");
-      }
-      if (opt.apply(*doc.get("v"), c)) invariant_failed("config: an option's default is invalid");
+      if (!in_array_section(opt)) apply_default(opt, c, 0);
     }
     return c;
   }();
@@ -169,7 +193,7 @@ std::string suggestion(std::string_view name, const std::vector<std::string>& kn
 }
 
 // A key as shown in a message: bare when it is a plain TOML bare key, else quoted and escaped.
-std::string key_text(std::string_view key) {
+std::string bare_key(std::string_view key) {
   const bool bare = !key.empty() && std::all_of(key.begin(), key.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
            c == '-';
@@ -179,20 +203,93 @@ std::string key_text(std::string_view key) {
 
 // Checks between options: run after every option applied cleanly.
 std::optional<problem> cross_check(const toml::table& doc, const config& cfg) {
-  const auto* relay = doc.at_path("smtpd.relay_domains").as_array();
-  if (relay == nullptr) return std::nullopt;  // relay_domains default is empty
-  const auto& local = cfg.smtpd.local_domains;
-  for (std::size_t i = 0; i < cfg.smtpd.relay_domains.size() && i < relay->size(); ++i) {
-    const auto& d = cfg.smtpd.relay_domains[i];
-    auto hit = std::find(local.begin(), local.end(), d);
-    if (hit != local.end()) {
-      // Local and relay at once is ambiguous: is the mail delivered here or passed on?
-      return at(relay->get(i)->source(),
-                fmt::format("smtpd.relay_domains[{}]: {} is also smtpd.local_domains[{}]", i,
-                            detail::display_text(d), hit - local.begin()));
+  if (const auto* relay = doc.at_path("smtpd.relay_domains").as_array()) {
+    const auto& local = cfg.smtpd.local_domains;
+    for (std::size_t i = 0; i < cfg.smtpd.relay_domains.size() && i < relay->size(); ++i) {
+      const auto& d = cfg.smtpd.relay_domains[i];
+      auto hit = std::find(local.begin(), local.end(), d);
+      if (hit != local.end()) {
+        // Local and relay at once is ambiguous: is the mail delivered here or passed on?
+        return at(relay->get(i)->source(),
+                  fmt::format("smtpd.relay_domains[{}]: {} is also smtpd.local_domains[{}]", i,
+                              detail::display_text(d), hit - local.begin()));
+      }
+    }
+  }
+  if (const auto* zones = doc.at_path("dnsbld.zone").as_array()) {
+    const auto& z = cfg.dnsbld.zones;
+    for (std::size_t j = 1; j < z.size() && j < zones->size(); ++j) {
+      for (std::size_t i = 0; i < j; ++i) {
+        if (z[i].name != z[j].name) continue;
+        // rbldnsd stacks a repeated zone; in a config that is one table with several datasets.
+        const auto* tbl = zones->get(j)->as_table();
+        const toml::node* name = tbl != nullptr ? tbl->get("name") : nullptr;
+        return at(name != nullptr ? name->source() : zones->get(j)->source(),
+                  fmt::format("dnsbld.zone[{}].name: {} repeats dnsbld.zone[{}] (list all its "
+                              "datasets in one table)",
+                              j, detail::display_text(z[j].name), i));
+      }
+    }
+  }
+  if (cfg.has_smtpd && cfg.has_dnsbld) {
+    if (const auto* listen = doc.at_path("dnsbld.listen").as_array()) {
+      for (std::size_t i = 0; i < cfg.dnsbld.listen.size() && i < listen->size(); ++i) {
+        const auto& e = cfg.dnsbld.listen[i];
+        for (std::size_t k = 0; k < cfg.smtpd.listen.size(); ++k) {
+          const auto& m = cfg.smtpd.listen[k];
+          const bool overlap = e.port == m.port && e.port != 0 &&
+                               e.address.is_v4() == m.address.is_v4() &&
+                               (e.address == m.address || e.address.is_unspecified() ||
+                                m.address.is_unspecified());
+          if (overlap) {
+            return at(listen->get(i)->source(),
+                      fmt::format("dnsbld.listen[{}]: {} overlaps smtpd.listen[{}] (both use TCP)",
+                                  i, e.to_string(), k));
+          }
+        }
+      }
     }
   }
   return std::nullopt;
+}
+
+// The keys of one table of an array of tables ([[dnsbld.zone]]).
+void load_array_table(const detail::section_doc& sec, const toml::node& node, std::size_t index,
+                      config& cfg, std::vector<problem>& problems) {
+  const auto& table = detail::option_table();
+  const auto* tbl = node.as_table();
+  if (tbl == nullptr) {
+    problems.push_back(at(node.source(), fmt::format("{}[{}]: expected a table, got {}", sec.name,
+                                                     index, detail::type_name(node.type()))));
+    return;
+  }
+  sec.add(cfg);
+  const std::size_t element = sec.count(cfg) - 1;
+  std::vector<std::string> names;
+  for (const auto& opt : table) {
+    if (opt.section != sec.name) continue;
+    names.push_back(opt.name);
+    if (!opt.required) detail::apply_default(opt, cfg, element);
+  }
+  for (const auto& [name_key, value] : *tbl) {
+    const std::string_view name = name_key.str();
+    auto opt = std::find_if(table.begin(), table.end(), [&](const detail::option& o) {
+      return o.section == sec.name && o.name == name;
+    });
+    if (opt == table.end()) {
+      problems.push_back(at(name_key.source(), fmt::format("unknown key {}[{}].{}{}", sec.name,
+                                                           index, bare_key(name),
+                                                           suggestion(name, names))));
+      continue;
+    }
+    if (auto p = opt->apply(value, cfg, element)) problems.push_back(std::move(*p));
+  }
+  for (const auto& opt : table) {
+    if (opt.section == sec.name && opt.required && tbl->get(opt.name) == nullptr) {
+      problems.push_back(at(tbl->source(), fmt::format("{}[{}]: {} is required", sec.name, index,
+                                                       opt.name)));
+    }
+  }
 }
 
 }  // namespace
@@ -220,24 +317,30 @@ expected<config, config_error> load_string(std::string_view toml_text,
     }
 
     const auto& table = detail::option_table();
-    std::vector<std::string> section_names;
-    for (const auto& s : detail::section_table()) section_names.push_back(s.name);
+    const auto& sections = detail::section_table();
+    std::vector<std::string> section_names;  // the plain sections a file may have
+    for (const auto& s : sections) {
+      if (!s.is_array()) section_names.push_back(s.name);
+    }
 
     // Collect every problem and report the first in the file, so that the message does not
     // depend on toml++'s (sorted) key order.
     std::vector<problem> problems;
     for (const auto& [section_key, section_node] : doc) {
       const std::string_view section = section_key.str();
-      if (std::find(section_names.begin(), section_names.end(), section) == section_names.end()) {
+      auto sec = std::find_if(sections.begin(), sections.end(), [&](const detail::section_doc& s) {
+        return !s.is_array() && s.name == section;
+      });
+      if (sec == sections.end()) {
         if (section_node.is_table()) {
           problems.push_back(
-              at(section_key.source(), fmt::format("unknown section [{}]{}", key_text(section),
+              at(section_key.source(), fmt::format("unknown section [{}]{}", bare_key(section),
                                                    suggestion(section, section_names))));
         } else {
           problems.push_back(at(section_key.source(),
                                 fmt::format("unknown key {} outside any section (options live "
                                             "in sections such as [smtpd])",
-                                            key_text(section))));
+                                            bare_key(section))));
         }
         continue;
       }
@@ -248,22 +351,43 @@ expected<config, config_error> load_string(std::string_view toml_text,
                                           detail::type_name(section_node.type()))));
         continue;
       }
+      cfg.*(sec->declared) = true;
       std::vector<std::string> names;
       for (const auto& opt : table) {
         if (opt.section == section) names.push_back(opt.name);
       }
+      for (const auto& s : sections) {
+        if (s.is_array() && s.parent() == section) names.emplace_back(s.child());
+      }
       for (const auto& [name_key, value] : *options) {
         const std::string_view name = name_key.str();
+        auto arr = std::find_if(sections.begin(), sections.end(), [&](const detail::section_doc& s) {
+          return s.is_array() && s.parent() == section && s.child() == name;
+        });
+        if (arr != sections.end()) {
+          const auto* items = value.as_array();
+          if (items == nullptr) {
+            problems.push_back(at(value.source(),
+                                  fmt::format("{}: expected an array of tables ([[{}]]), got {}",
+                                              arr->name, arr->name,
+                                              detail::type_name(value.type()))));
+            continue;
+          }
+          for (std::size_t i = 0; i < items->size(); ++i) {
+            load_array_table(*arr, *items->get(i), i, cfg, problems);
+          }
+          continue;
+        }
         auto opt = std::find_if(table.begin(), table.end(), [&](const detail::option& o) {
           return o.section == section && o.name == name;
         });
         if (opt == table.end()) {
           problems.push_back(
-              at(name_key.source(), fmt::format("unknown key {}.{}{}", section, key_text(name),
+              at(name_key.source(), fmt::format("unknown key {}.{}{}", section, bare_key(name),
                                                 suggestion(name, names))));
           continue;
         }
-        if (auto p = opt->apply(value, cfg)) problems.push_back(std::move(*p));
+        if (auto p = opt->apply(value, cfg, 0)) problems.push_back(std::move(*p));
       }
     }
     if (problems.empty()) {

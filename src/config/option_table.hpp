@@ -2,6 +2,8 @@
 //
 // Each row is (section, name, type, default, bounds, help) plus two functions: `apply` validates a
 // TOML value and stores it into the config struct, `show` prints the stored value back as TOML.
+// Sections are plain tables ([smtpd], [dnsbld]) or arrays of tables ([[dnsbld.zone]]), whose rows
+// apply to one table of the array at a time.
 // The loader, the defaults, `check-config --show` and docs/config.md all walk this table, so an
 // option cannot be parsed one way and documented another. Defaults are TOML text run through the
 // same `apply` as a user's value: a default that would not validate is a broken invariant.
@@ -33,23 +35,44 @@ struct problem {
 };
 
 struct option {
-  std::string section;
+  std::string section;       // "smtpd", "dnsbld", or an array of tables such as "dnsbld.zone"
   std::string name;
   std::string type;          // for docs and messages: "integer", "list of CIDR networks"
   std::string default_toml;  // the default, as TOML value text: `["127.0.0.0/8", "::1/128"]`
   std::string bounds;        // for docs: "1 .. 100000", "1 or more entries"
   std::string help;
-  // Validates `value` (its source positions locate errors) and stores it into `out`.
-  std::function<std::optional<problem>(const toml::node& value, config& out)> apply;
+  // A key of an array of tables that has no default: every table must set it.
+  bool required = false;
+  // Validates `value` (its source positions locate errors) and stores it into `out`; `element`
+  // is the index of the table in an array of tables (0 for plain sections).
+  std::function<std::optional<problem>(const toml::node& value, config& out, std::size_t element)>
+      apply;
   // The stored value as TOML value text (round-trips through apply).
-  std::function<std::string(const config& cfg)> show;
+  std::function<std::string(const config& cfg, std::size_t element)> show;
 
   std::string key() const { return section + "." + name; }
 };
 
+// The key as messages name it: "smtpd.listen", or "dnsbld.zone[1].name" in an array of tables.
+std::string key_text(std::string_view section, std::string_view name, bool in_array,
+                     std::size_t element);
+
 struct section_doc {
-  std::string name;
+  std::string name;  // "smtpd"; "dnsbld.zone" for the array of tables [[dnsbld.zone]]
   std::string help;
+  // Plain sections: set when the file has the section (serve runs the declared services).
+  bool config::*declared = nullptr;
+  // Arrays of tables: how many tables the config has, and adding one (with no key set yet).
+  std::function<std::size_t(const config&)> count;
+  std::function<void(config&)> add;
+
+  bool is_array() const { return static_cast<bool>(count); }
+  // For "dnsbld.zone": "dnsbld" and "zone"; for a plain section, itself and "".
+  std::string_view parent() const { return std::string_view(name).substr(0, name.find('.')); }
+  std::string_view child() const {
+    const auto dot = name.find('.');
+    return dot == std::string::npos ? std::string_view() : std::string_view(name).substr(dot + 1);
+  }
 };
 
 const std::vector<option>& option_table();

@@ -16,6 +16,7 @@
 #include "config/option_table.hpp"
 #include "core/inet.hpp"
 #include "core/result.hpp"
+#include "dnsbl/dataset.hpp"
 #include "policy/relay.hpp"
 #include "smtp/address.hpp"
 
@@ -25,11 +26,31 @@ namespace {
 // A member of a section struct inside `config`, so one row can read and write it.
 template <class S, class T>
 struct field {
+  using value_type = T;
+  static constexpr bool in_array = false;
   S config::*section;
   T S::*member;
-  T& operator()(config& c) const { return (c.*section).*member; }
-  const T& operator()(const config& c) const { return (c.*section).*member; }
+  T& operator()(config& c, std::size_t) const { return (c.*section).*member; }
+  const T& operator()(const config& c, std::size_t) const { return (c.*section).*member; }
 };
+
+// A member of one [[dnsbld.zone]] table.
+template <class T>
+struct zone_field {
+  using value_type = T;
+  static constexpr bool in_array = true;
+  T dnsbld_zone_config::*member;
+  T& operator()(config& c, std::size_t i) const { return c.dnsbld.zones.at(i).*member; }
+  const T& operator()(const config& c, std::size_t i) const {
+    return c.dnsbld.zones.at(i).*member;
+  }
+};
+
+// The key of option `o` as a message names it, for the table `element` of an array.
+template <class F>
+std::string key_for(const option& o, std::size_t element) {
+  return key_text(o.section, o.name, F::in_array, element);
+}
 
 problem at(const toml::node& node, std::string message) {
   const auto& begin = node.source().begin;
@@ -40,8 +61,8 @@ problem wrong_type(const toml::node& node, std::string_view key, std::string_vie
   return at(node, fmt::format("{}: expected {}, got {}", key, want, type_name(node.type())));
 }
 
-option bool_option(std::string section, std::string name, bool def, std::string help,
-                   field<smtpd_config, bool> f) {
+template <class F>
+option bool_option(std::string section, std::string name, bool def, std::string help, F f) {
   option o;
   o.section = std::move(section);
   o.name = std::move(name);
@@ -49,20 +70,22 @@ option bool_option(std::string section, std::string name, bool def, std::string 
   o.default_toml = def ? "true" : "false";
   o.bounds = "true or false";
   o.help = std::move(help);
-  const std::string key = o.key();
-  o.apply = [key, f](const toml::node& node, config& out) -> std::optional<problem> {
+  o.apply = [o, f](const toml::node& node, config& out, std::size_t i) -> std::optional<problem> {
     const auto* v = node.as_boolean();
-    if (v == nullptr) return wrong_type(node, key, "a boolean (true or false)");
-    f(out) = v->get();
+    if (v == nullptr) return wrong_type(node, key_for<F>(o, i), "a boolean (true or false)");
+    f(out, i) = v->get();
     return std::nullopt;
   };
-  o.show = [f](const config& c) -> std::string { return f(c) ? "true" : "false"; };
+  o.show = [f](const config& c, std::size_t i) -> std::string {
+    return f(c, i) ? "true" : "false";
+  };
   return o;
 }
 
-template <class T>
+template <class F>
 option integer_option(std::string section, std::string name, std::int64_t def, std::int64_t min,
-                      std::int64_t max, std::string help, field<smtpd_config, T> f) {
+                      std::int64_t max, std::string help, F f) {
+  using T = typename F::value_type;
   static_assert(std::is_integral_v<T>);
   option o;
   o.section = std::move(section);
@@ -71,26 +94,25 @@ option integer_option(std::string section, std::string name, std::int64_t def, s
   o.default_toml = std::to_string(def);
   o.bounds = fmt::format("{} .. {}", min, max);
   o.help = std::move(help);
-  const std::string key = o.key();
-  const std::string bounds = o.bounds;
-  o.apply = [key, bounds, min, max, f](const toml::node& node,
-                                       config& out) -> std::optional<problem> {
+  o.apply = [o, min, max, f](const toml::node& node, config& out,
+                             std::size_t i) -> std::optional<problem> {
     const auto* v = node.as_integer();
-    if (v == nullptr) return wrong_type(node, key, "an integer");
+    if (v == nullptr) return wrong_type(node, key_for<F>(o, i), "an integer");
     const std::int64_t n = v->get();
     if (n < min || n > max) {
-      return at(node, fmt::format("{}: {} is out of bounds ({})", key, n, bounds));
+      return at(node, fmt::format("{}: {} is out of bounds ({})", key_for<F>(o, i), n, o.bounds));
     }
-    f(out) = static_cast<T>(n);
+    f(out, i) = static_cast<T>(n);
     return std::nullopt;
   };
-  o.show = [f](const config& c) { return std::to_string(f(c)); };
+  o.show = [f](const config& c, std::size_t i) { return std::to_string(f(c, i)); };
   return o;
 }
 
 // A file or directory path. Relative paths are taken from the working directory, as given.
+template <class F>
 option path_option(std::string section, std::string name, const std::string& def, bool may_be_empty,
-                   std::string help, field<smtpd_config, std::string> f) {
+                   std::string help, F f) {
   option o;
   o.section = std::move(section);
   o.name = std::move(name);
@@ -98,8 +120,9 @@ option path_option(std::string section, std::string name, const std::string& def
   o.default_toml = toml_string(def);
   o.bounds = may_be_empty ? "a path, or \"\" for none" : "a non-empty path";
   o.help = std::move(help);
-  const std::string key = o.key();
-  o.apply = [key, may_be_empty, f](const toml::node& node, config& out) -> std::optional<problem> {
+  o.apply = [o, may_be_empty, f](const toml::node& node, config& out,
+                                 std::size_t i) -> std::optional<problem> {
+    const std::string key = key_for<F>(o, i);
     const auto* v = node.as_string();
     if (v == nullptr) return wrong_type(node, key, "a string (a path)");
     const std::string& text = v->get();
@@ -107,25 +130,28 @@ option path_option(std::string section, std::string name, const std::string& def
     if (text.find('\0') != std::string::npos || text.size() > 4096) {
       return at(node, fmt::format("{}: {} is not a usable path", key, display_text(text)));
     }
-    f(out) = text;
+    f(out, i) = text;
     return std::nullopt;
   };
-  o.show = [f](const config& c) { return toml_string(f(c)); };
+  o.show = [f](const config& c, std::size_t i) { return toml_string(f(c, i)); };
   return o;
 }
 
 // A string that must be a domain name; stored in canonical form.
-option domain_option(std::string section, std::string name, const std::string& def,
-                     std::string help, field<smtpd_config, std::string> f) {
+// A domain option without a default (def = nullopt) is required in its array of tables.
+template <class F>
+option domain_option(std::string section, std::string name, const std::optional<std::string>& def,
+                     std::string help, F f) {
   option o;
   o.section = std::move(section);
   o.name = std::move(name);
   o.type = "domain";
-  o.default_toml = toml_string(def);
+  o.default_toml = def ? toml_string(*def) : "";
+  o.required = !def;
   o.bounds = "a domain name (RFC 5321), stored lowercase without a trailing dot";
   o.help = std::move(help);
-  const std::string key = o.key();
-  o.apply = [key, f](const toml::node& node, config& out) -> std::optional<problem> {
+  o.apply = [o, f](const toml::node& node, config& out, std::size_t i) -> std::optional<problem> {
+    const std::string key = key_for<F>(o, i);
     const auto* v = node.as_string();
     if (v == nullptr) return wrong_type(node, key, "a string (a domain name)");
     auto canonical = smtp::canonical_domain(v->get());
@@ -133,10 +159,10 @@ option domain_option(std::string section, std::string name, const std::string& d
       return at(node, fmt::format("{}: {} is not a domain name (RFC 5321 Domain syntax)", key,
                                   display_text(v->get())));
     }
-    f(out) = std::move(*canonical);
+    f(out, i) = std::move(*canonical);
     return std::nullopt;
   };
-  o.show = [f](const config& c) { return toml_string(f(c)); };
+  o.show = [f](const config& c, std::size_t i) { return toml_string(f(c, i)); };
   return o;
 }
 
@@ -148,25 +174,30 @@ struct item_codec {
   std::function<std::string(const T& item)> text;
 };
 
-template <class T>
+// A list option without a default (def = nullopt) is required in its array of tables.
+template <class T, class F>
 option list_option(std::string section, std::string name, std::string type,
-                   const std::vector<std::string>& def, std::size_t min_items, std::string bounds,
-                   std::string help, field<smtpd_config, std::vector<T>> f, item_codec<T> codec) {
+                   const std::optional<std::vector<std::string>>& def, std::size_t min_items,
+                   std::string bounds, std::string help, F f, item_codec<T> codec) {
+  static_assert(std::is_same_v<typename F::value_type, std::vector<T>>);
   option o;
   o.section = std::move(section);
   o.name = std::move(name);
   o.type = std::move(type);
-  std::string d = "[";
-  for (std::size_t i = 0; i < def.size(); ++i) {
-    if (i > 0) d += ", ";
-    d += toml_string(def[i]);
+  if (def) {
+    std::string d = "[";
+    for (std::size_t i = 0; i < def->size(); ++i) {
+      if (i > 0) d += ", ";
+      d += toml_string((*def)[i]);
+    }
+    o.default_toml = d + "]";
   }
-  o.default_toml = d + "]";
+  o.required = !def;
   o.bounds = std::move(bounds) + "; no duplicates";
   o.help = std::move(help);
-  const std::string key = o.key();
-  o.apply = [key, min_items, f, codec](const toml::node& node,
-                                       config& out) -> std::optional<problem> {
+  o.apply = [o, min_items, f, codec](const toml::node& node, config& out,
+                                     std::size_t element) -> std::optional<problem> {
+    const std::string key = key_for<F>(o, element);
     const auto* arr = node.as_array();
     if (arr == nullptr) return wrong_type(node, key, "an array of strings");
     if (arr->size() < min_items) {
@@ -194,12 +225,12 @@ option list_option(std::string section, std::string name, std::string type,
       seen.push_back(std::move(canonical));
       items.push_back(std::move(*parsed));
     }
-    f(out) = std::move(items);
+    f(out, element) = std::move(items);
     return std::nullopt;
   };
-  o.show = [f, codec](const config& c) {
+  o.show = [f, codec](const config& c, std::size_t element) {
     std::string s = "[";
-    const auto& items = f(c);
+    const auto& items = f(c, element);
     for (std::size_t i = 0; i < items.size(); ++i) {
       if (i > 0) s += ", ";
       s += toml_string(codec.text(items[i]));
@@ -312,6 +343,25 @@ item_codec<policy::restriction> restriction_codec() {
           [](const policy::restriction& r) { return std::string(policy::name_of(r)); }};
 }
 
+// "ip4set:zones/relays.txt,zones/more.txt" (rbldnsd's dataset argument); kept in canonical
+// form. The files are read by `serve`, not here: a config can be checked where the data is not.
+item_codec<std::string> dataset_codec() {
+  return {[](std::string_view text) -> expected_text {
+            auto spec = dnsbl::parse_dataset_spec(text);
+            if (!spec) {
+              return unexpected{"is not a dataset (type:file[,file]...; types ip4set, ip4tset, "
+                                "ip4trie, ip6tset, ip6trie, dnset, combined): " +
+                                spec.error()};
+            }
+            std::string canonical(dnsbl::name_of(spec->type));
+            for (std::size_t i = 0; i < spec->files.size(); ++i) {
+              canonical += (i == 0 ? ':' : ',') + spec->files[i];
+            }
+            return canonical;
+          },
+          [](const std::string& d) { return d; }};
+}
+
 std::vector<std::string> default_restriction_names() {
   std::vector<std::string> names;
   for (auto r : policy::default_restrictions()) names.emplace_back(policy::name_of(r));
@@ -324,7 +374,7 @@ std::vector<option> build_table() {
   constexpr auto sm = &config::smtpd;
   std::vector<option> t;
   t.push_back(list_option<inet::endpoint>(
-      s, "listen", "list of endpoints", {"127.0.0.1:2525"}, 1,
+      s, "listen", "list of endpoints", std::vector<std::string>{"127.0.0.1:2525"}, 1,
       "1 or more; `IP:port`, IPv6 as `[addr]:port`; `0.0.0.0` / `[::]` listen on every address",
       "Addresses and ports the SMTP server listens on. Non-wildcard addresses are also the "
       "server's own addresses (`user@[addr]` is local).",
@@ -335,23 +385,23 @@ std::vector<option> build_table() {
       "tries senders and HELO names that claim it.",
       field<S, std::string>{sm, &S::hostname}));
   t.push_back(list_option<std::string>(
-      s, "local_domains", "list of domains", {}, 0, "domain names",
+      s, "local_domains", "list of domains", std::vector<std::string>{}, 0, "domain names",
       "Domains whose mail this server accepts for final delivery. Matched exactly (no "
       "subdomains), case-insensitively, with a trailing dot ignored.",
       field<S, std::vector<std::string>>{sm, &S::local_domains}, domain_codec()));
   t.push_back(list_option<std::string>(
-      s, "relay_domains", "list of domains", {}, 0, "domain names, none also in `local_domains`",
+      s, "relay_domains", "list of domains", std::vector<std::string>{}, 0, "domain names, none also in `local_domains`",
       "Domains this server relays for ANY client (backup MX). Matched exactly, like "
       "`local_domains`.",
       field<S, std::vector<std::string>>{sm, &S::relay_domains}, domain_codec()));
   t.push_back(list_option<inet::cidr>(
-      s, "trusted_networks", "list of CIDR networks", {"127.0.0.0/8", "::1/128"}, 0,
+      s, "trusted_networks", "list of CIDR networks", std::vector<std::string>{"127.0.0.0/8", "::1/128"}, 0,
       "`addr/prefix` with host bits zero (a bare address is a host network)",
       "Clients in these networks may relay to any destination (`permit_trusted_networks`). "
       "IPv4-mapped IPv6 clients match IPv4 networks. Keep this to networks you run.",
       field<S, std::vector<inet::cidr>>{sm, &S::trusted_networks}, cidr_codec()));
   t.push_back(list_option<inet::ip_address>(
-      s, "own_addresses", "list of IP addresses", {}, 0, "IP addresses, not wildcards",
+      s, "own_addresses", "list of IP addresses", std::vector<std::string>{}, 0, "IP addresses, not wildcards",
       "Further addresses of this server (e.g. behind NAT): a recipient `user@[addr]` for one of "
       "them, or for a non-wildcard `listen` address, is local.",
       field<S, std::vector<inet::ip_address>>{sm, &S::own_addresses}, own_address_codec()));
@@ -362,21 +412,21 @@ std::vector<option> build_table() {
       "say nothing the list ends closed (only local and relay domains are accepted). `permit` "
       "makes an open relay and the relay-safety proof reports it.",
       field<S, std::vector<policy::restriction>>{sm, &S::relay_restrictions}, restriction_codec()));
-  t.push_back(integer_option<std::uint32_t>(
+  t.push_back(integer_option(
       s, "max_recipients", 100, 1, 100000,
       "Recipients accepted per message; more get 452 4.5.3 (RFC 5321 4.5.3.1.8 asks for at "
       "least 100).",
       field<S, std::uint32_t>{sm, &S::max_recipients}));
-  t.push_back(integer_option<std::uint64_t>(
+  t.push_back(integer_option(
       s, "max_message_size", 10485760, 1024, std::int64_t{1} << 31,
       "Largest message in octets, advertised as SIZE; larger ones get 552 5.3.4.",
       field<S, std::uint64_t>{sm, &S::max_message_size}));
-  t.push_back(integer_option<std::uint32_t>(
+  t.push_back(integer_option(
       s, "max_errors", 10, 1, 1000,
       "Protocol errors (bad syntax, commands out of sequence, unknown commands, bad line ends) a "
       "client may make in one session before 421 4.7.0 and close.",
       field<S, std::uint32_t>{sm, &S::max_errors}));
-  t.push_back(integer_option<std::uint32_t>(
+  t.push_back(integer_option(
       s, "max_rejections", 100, 1, 100000,
       "Refusals by policy (relay denied, unknown user) in one session before 421 4.7.0 and close. "
       "Counted apart from max_errors so that a relay tester sees each of its tests refused, while "
@@ -409,15 +459,15 @@ std::vector<option> build_table() {
       "`@domain mailbox` for a catch-all). Unknown users get 550 5.1.1 at RCPT. `postmaster@` "
       "every local domain is always accepted. Empty: only postmaster.",
       field<S, std::string>{sm, &S::recipients}));
-  t.push_back(integer_option<std::uint32_t>(
+  t.push_back(integer_option(
       s, "max_connections", 1000, 1, 1000000,
       "Simultaneous SMTP sessions in all; beyond, new clients get 421 4.7.0 and are closed.",
       field<S, std::uint32_t>{sm, &S::max_connections}));
-  t.push_back(integer_option<std::uint32_t>(
+  t.push_back(integer_option(
       s, "max_connections_per_ip", 50, 1, 1000000,
       "Simultaneous sessions from one client address; beyond, 421 4.7.0.",
       field<S, std::uint32_t>{sm, &S::max_connections_per_ip}));
-  t.push_back(integer_option<std::uint32_t>(
+  t.push_back(integer_option(
       s, "greet_delay", 0, 0, 60000,
       "Milliseconds to wait before the 220 banner. A client that talks first is a pregreet "
       "(554 5.5.0 and close), as postscreen does. 0: greet at once.",
@@ -432,17 +482,86 @@ std::vector<option> build_table() {
       {"timeout_idle", {&S::timeout_idle, {300, "Seconds for any other wait, and for each write to a slow reader (4.5.3.2.7)."}}},
   };
   for (const auto& [name, row] : timeouts) {
-    t.push_back(integer_option<std::uint32_t>(s, name, row.second.first, 1, 86400, row.second.second,
+    t.push_back(integer_option(s, name, row.second.first, 1, 86400, row.second.second,
                                               field<S, std::uint32_t>{sm, row.first}));
   }
-  t.push_back(integer_option<std::uint32_t>(
+  t.push_back(integer_option(
       s, "session_lifetime", 3600, 1, 86400,
       "Seconds a connection may last in all, whatever it does.",
       field<S, std::uint32_t>{sm, &S::session_lifetime}));
-  t.push_back(integer_option<std::uint32_t>(
+  t.push_back(integer_option(
       s, "shutdown_grace", 30, 0, 3600,
       "On SIGTERM, seconds that sessions inside DATA may take to finish before the server exits.",
       field<S, std::uint32_t>{sm, &S::shutdown_grace}));
+
+  const std::string d = "dnsbld";
+  using D = dnsbld_config;
+  constexpr auto dm = &config::dnsbld;
+  t.push_back(list_option<inet::endpoint>(
+      d, "listen", "list of endpoints", std::vector<std::string>{"127.0.0.1:5353"}, 1,
+      "1 or more; `IP:port`, IPv6 as `[addr]:port`",
+      "Addresses and ports the DNSBL server answers on, UDP and TCP on each.",
+      field<D, std::vector<inet::endpoint>>{dm, &D::listen}, endpoint_codec()));
+  t.push_back(list_option<inet::cidr>(
+      d, "axfr_allow", "list of CIDR networks", std::vector<std::string>{}, 0,
+      "`addr/prefix` with host bits zero (a bare address is a host network)",
+      "Clients that may transfer the zones (AXFR over TCP, RFC 5936), e.g. secondaries running "
+      "BIND, NSD or Knot. Everyone else gets REFUSED.",
+      field<D, std::vector<inet::cidr>>{dm, &D::axfr_allow}, cidr_codec()));
+  t.push_back(integer_option(
+      d, "default_ttl", 2100, 1, 604800,
+      "Seconds: the TTL of records whose data files set no `$TTL` (rbldnsd `-t`, 35 minutes).",
+      field<D, std::uint32_t>{dm, &D::default_ttl}));
+  t.push_back(integer_option(
+      d, "udp_payload", 1232, 512, 4096,
+      "EDNS0 UDP payload size we offer (RFC 6891): the largest UDP answer. Larger answers are "
+      "sent with TC set and the client retries over TCP. 1232 avoids IP fragmentation.",
+      field<D, std::uint32_t>{dm, &D::udp_payload}));
+  t.push_back(integer_option(
+      d, "udp_sockets", 0, 0, 256,
+      "UDP sockets (each with its own thread) per listen address, sharing the port with "
+      "SO_REUSEPORT. 0: one per CPU core.",
+      field<D, std::uint32_t>{dm, &D::udp_sockets}));
+  t.push_back(integer_option(
+      d, "tcp_timeout", 10, 1, 3600,
+      "Seconds a TCP connection may stay idle, or take to send one whole query, before it is "
+      "closed (RFC 7766 6.2.3).",
+      field<D, std::uint32_t>{dm, &D::tcp_timeout}));
+  t.push_back(integer_option(
+      d, "max_tcp_connections", 1000, 1, 1000000,
+      "Simultaneous TCP connections; beyond, new ones are closed at once.",
+      field<D, std::uint32_t>{dm, &D::max_tcp_connections}));
+  t.push_back(bool_option(
+      d, "test_points", true,
+      "RFC 5782 5 test points: every IPv4 list lists 127.0.0.2 and never 127.0.0.1 (IPv6: "
+      "::ffff:7f00:2 and :1; domain lists: TEST and INVALID), whatever the data says.",
+      field<D, bool>{dm, &D::test_points}));
+  t.push_back(bool_option(
+      d, "accept_host_bits", false,
+      "Accept CIDR entries with host bits set in the data files (`10.1.2.3/8` read as "
+      "`10.0.0.0/8`, rbldnsd `-e`); otherwise such lines are warnings and skipped.",
+      field<D, bool>{dm, &D::accept_host_bits}));
+  t.push_back(integer_option(
+      d, "check_interval", 1, 0, 3600,
+      "Seconds between checks of the data files' modification times; a changed file reloads "
+      "its zones (as SIGHUP does). 0: reload on SIGHUP only.",
+      field<D, std::uint32_t>{dm, &D::check_interval}));
+
+  const std::string z = "dnsbld.zone";
+  using Z = dnsbld_zone_config;
+  t.push_back(domain_option(
+      z, "name", std::nullopt,
+      "The zone's apex (`bl.example.test`): queries for names below it are answered from its "
+      "datasets; names outside every zone get REFUSED.",
+      zone_field<std::string>{&Z::name}));
+  t.push_back(list_option<std::string>(
+      z, "datasets", "list of datasets", std::nullopt, 1,
+      "1 or more `type:file[,file]...`; types `ip4set`, `ip4tset`, `ip4trie`, `ip6tset`, "
+      "`ip6trie`, `dnset`, `combined`",
+      "The zone's data in rbldnsd's formats (docs/dnsbl.md), consulted in order: an entry listed "
+      "in several gets the records of each. The files of one dataset are read as one; paths are "
+      "relative to the working directory.",
+      zone_field<std::vector<std::string>>{&Z::datasets}, dataset_codec()));
   return t;
 }
 
@@ -457,7 +576,22 @@ const std::vector<section_doc>& section_table() {
   static const std::vector<section_doc> sections = {
       {"smtpd",
        "The SMTP server: where it listens, which domains it serves, who may relay, and its "
-       "limits."},
+       "limits. `serve` runs it when the file has this section.",
+       &config::has_smtpd,
+       {},
+       {}},
+      {"dnsbld",
+       "The DNSBL server (RFC 5782), serving rbldnsd's data files over UDP and TCP. `serve` runs "
+       "it when the file has this section; data files are read at start, on SIGHUP and when "
+       "they change, and a reload that fails keeps the last good data.",
+       &config::has_dnsbld,
+       {},
+       {}},
+      {"dnsbld.zone",
+       "One table `[[dnsbld.zone]]` per zone the DNSBL server answers for.",
+       nullptr,
+       [](const config& c) { return c.dnsbld.zones.size(); },
+       [](config& c) { c.dnsbld.zones.emplace_back(); }},
   };
   return sections;
 }

@@ -42,16 +42,22 @@ std::string reference_markdown() {
       "\n"
       "`mxguard check-config --config FILE` then proves the relay policy safe (exit 0) or lists "
       "every way an unauthenticated outsider could relay through it (exit 1). "
-      "`mxguard check-config --show --config FILE` prints every option's effective value.\n";
+      "`mxguard check-config --show --config FILE` prints every option's effective value.\n"
+      "\n"
+      "`mxguard serve` runs the services whose sections the file has: the SMTP server for "
+      "`[smtpd]`, the DNSBL server for `[dnsbld]` (or `--dnsbl ZONE:TYPE:FILE`), or both.\n";
   const auto& table = detail::option_table();
   for (const auto& section : detail::section_table()) {
-    md += fmt::format("\n## [{}]\n\n{}\n\n", section.name, section.help);
+    const std::string heading =
+        section.is_array() ? "[[" + section.name + "]]" : "[" + section.name + "]";
+    md += fmt::format("\n## {}\n\n{}\n\n", heading, section.help);
     md += "| key | type | default | bounds | description |\n";
     md += "|---|---|---|---|---|\n";
     for (const auto& opt : table) {
       if (opt.section != section.name) continue;
-      md += fmt::format("| `{}` | {} | `{}` | {} | {} |\n", cell(opt.name), cell(opt.type),
-                        cell(opt.default_toml), cell(opt.bounds), cell(opt.help));
+      md += fmt::format("| `{}` | {} | {} | {} | {} |\n", cell(opt.name), cell(opt.type),
+                        opt.required ? "(required)" : "`" + cell(opt.default_toml) + "`",
+                        cell(opt.bounds), cell(opt.help));
     }
   }
   return md;
@@ -60,11 +66,27 @@ std::string reference_markdown() {
 std::string effective_toml(const config& cfg) {
   std::string out;
   const auto& table = detail::option_table();
-  for (const auto& section : detail::section_table()) {
+  const auto& sections = detail::section_table();
+  for (const auto& section : sections) {
+    if (section.is_array() || !(cfg.*section.declared)) continue;
     if (!out.empty()) out += '\n';
     out += fmt::format("[{}]\n", section.name);
     for (const auto& opt : table) {
-      if (opt.section == section.name) out += fmt::format("{} = {}\n", opt.name, opt.show(cfg));
+      if (opt.section == section.name) {
+        out += fmt::format("{} = {}\n", opt.name, opt.show(cfg, 0));
+      }
+    }
+    // Its arrays of tables after its own keys (a key after [[...]] would belong to the table).
+    for (const auto& arr : sections) {
+      if (!arr.is_array() || arr.parent() != section.name) continue;
+      for (std::size_t i = 0; i < arr.count(cfg); ++i) {
+        out += fmt::format("\n[[{}]]\n", arr.name);
+        for (const auto& opt : table) {
+          if (opt.section == arr.name) {
+            out += fmt::format("{} = {}\n", opt.name, opt.show(cfg, i));
+          }
+        }
+      }
     }
   }
   return out;

@@ -29,47 +29,103 @@ std::string effective(std::string_view toml) {
 // Defaults: what an empty file gives, one row per option.
 
 struct default_case {
+  std::string section;
   std::string line;  // as effective_toml prints it
 };
 
-TEST(ConfigDefaults, EmptyFileGivesEveryDefault) {
+// The lines effective_toml prints for [section] (up to the next table header).
+std::string section_text(const std::string& effective_text, const std::string& section) {
+  const std::string head = "[" + section + "]\n";
+  const auto begin = effective_text.find(head);
+  if (begin == std::string::npos) return "";
+  const auto end = effective_text.find("\n[", begin + head.size());
+  return effective_text.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
+}
+
+TEST(ConfigDefaults, EmptySectionsGiveEveryDefault) {
   const std::vector<default_case> cases = {
-      {R"(listen = ["127.0.0.1:2525"])"},
-      {R"(hostname = "localhost")"},
-      {R"(local_domains = [])"},
-      {R"(relay_domains = [])"},
-      {R"(trusted_networks = ["127.0.0.0/8", "::1/128"])"},
-      {R"(own_addresses = [])"},
-      {R"(relay_restrictions = ["permit_trusted_networks", "permit_authenticated", "reject_unauth_destination"])"},
-      {R"(max_recipients = 100)"},
-      {R"(max_message_size = 10485760)"},
-      {R"(max_errors = 10)"},
-      {R"(soft_reject = false)"},
-      {R"(allow_open_relay = false)"},
-      {R"(mail_dir = "var/mail")"},
-      {R"(queue_dir = "var/queue")"},
-      {R"(recipients = "")"},
-      {R"(max_rejections = 100)"},
-      {R"(max_connections = 1000)"},
-      {R"(max_connections_per_ip = 50)"},
-      {R"(greet_delay = 0)"},
-      {R"(timeout_greeting = 300)"},
-      {R"(timeout_mail = 300)"},
-      {R"(timeout_rcpt = 300)"},
-      {R"(timeout_data_init = 120)"},
-      {R"(timeout_data_block = 180)"},
-      {R"(timeout_data_term = 600)"},
-      {R"(timeout_idle = 300)"},
-      {R"(session_lifetime = 3600)"},
-      {R"(shutdown_grace = 30)"},
+      {"smtpd", R"(listen = ["127.0.0.1:2525"])"},
+      {"smtpd", R"(hostname = "localhost")"},
+      {"smtpd", R"(local_domains = [])"},
+      {"smtpd", R"(relay_domains = [])"},
+      {"smtpd", R"(trusted_networks = ["127.0.0.0/8", "::1/128"])"},
+      {"smtpd", R"(own_addresses = [])"},
+      {"smtpd", R"(relay_restrictions = ["permit_trusted_networks", "permit_authenticated", "reject_unauth_destination"])"},
+      {"smtpd", R"(max_recipients = 100)"},
+      {"smtpd", R"(max_message_size = 10485760)"},
+      {"smtpd", R"(max_errors = 10)"},
+      {"smtpd", R"(soft_reject = false)"},
+      {"smtpd", R"(allow_open_relay = false)"},
+      {"smtpd", R"(mail_dir = "var/mail")"},
+      {"smtpd", R"(queue_dir = "var/queue")"},
+      {"smtpd", R"(recipients = "")"},
+      {"smtpd", R"(max_rejections = 100)"},
+      {"smtpd", R"(max_connections = 1000)"},
+      {"smtpd", R"(max_connections_per_ip = 50)"},
+      {"smtpd", R"(greet_delay = 0)"},
+      {"smtpd", R"(timeout_greeting = 300)"},
+      {"smtpd", R"(timeout_mail = 300)"},
+      {"smtpd", R"(timeout_rcpt = 300)"},
+      {"smtpd", R"(timeout_data_init = 120)"},
+      {"smtpd", R"(timeout_data_block = 180)"},
+      {"smtpd", R"(timeout_data_term = 600)"},
+      {"smtpd", R"(timeout_idle = 300)"},
+      {"smtpd", R"(session_lifetime = 3600)"},
+      {"smtpd", R"(shutdown_grace = 30)"},
+      {"dnsbld", R"(listen = ["127.0.0.1:5353"])"},
+      {"dnsbld", R"(axfr_allow = [])"},
+      {"dnsbld", R"(default_ttl = 2100)"},
+      {"dnsbld", R"(udp_payload = 1232)"},
+      {"dnsbld", R"(udp_sockets = 0)"},
+      {"dnsbld", R"(tcp_timeout = 10)"},
+      {"dnsbld", R"(max_tcp_connections = 1000)"},
+      {"dnsbld", R"(test_points = true)"},
+      {"dnsbld", R"(accept_host_bits = false)"},
+      {"dnsbld", R"(check_interval = 1)"},
   };
-  const std::string got = effective("");
+  const std::string got = effective("[smtpd]\n[dnsbld]\n");
   for (const auto& c : cases) {
-    EXPECT_NE(got.find(c.line + "\n"), std::string::npos) << "want line: " << c.line << "\ngot:\n"
-                                                          << got;
+    const std::string section = section_text(got, c.section);
+    EXPECT_NE(section.find("\n" + c.line + "\n"), std::string::npos)
+        << "want line in [" << c.section << "]: " << c.line << "\ngot:\n"
+        << got;
   }
-  // Every option has a row above: a new option needs its default pinned here.
-  EXPECT_EQ(detail::option_table().size(), cases.size()) << "options in the table vs. rows here";
+  // Every option with a default has a row above: a new option needs its default pinned here.
+  // The keys of [[dnsbld.zone]] have none: each table must set them.
+  std::size_t with_default = 0;
+  for (const auto& opt : detail::option_table()) {
+    if (opt.section == "dnsbld.zone") {
+      EXPECT_TRUE(opt.required) << opt.key() << ": want required";
+    } else {
+      EXPECT_FALSE(opt.required) << opt.key();
+      ++with_default;
+    }
+  }
+  EXPECT_EQ(with_default, cases.size()) << "options with defaults in the table vs. rows here";
+}
+
+TEST(ConfigDefaults, OnlyDeclaredSectionsArePrinted) {
+  const std::vector<std::pair<std::string, std::vector<std::string>>> cases = {
+      {"", {}},
+      {"[smtpd]\n", {"[smtpd]"}},
+      {"[dnsbld]\n", {"[dnsbld]"}},
+      {"[dnsbld]\n[smtpd]\n", {"[smtpd]", "[dnsbld]"}},
+      {"[[dnsbld.zone]]\nname = \"a.test\"\ndatasets = [\"dnset:d\"]\n",
+       {"[dnsbld]", "[[dnsbld.zone]]"}},
+  };
+  for (const auto& [in, want] : cases) {
+    const std::string got = effective(in);
+    std::vector<std::string> headers;
+    std::size_t pos = 0;
+    while (pos < got.size()) {
+      const auto nl = got.find('\n', pos);
+      const std::string line = got.substr(pos, nl - pos);
+      if (!line.empty() && line.front() == '[') headers.push_back(line);
+      if (nl == std::string::npos) break;
+      pos = nl + 1;
+    }
+    EXPECT_EQ(headers, want) << "input:\n" << in << "got:\n" << got;
+  }
 }
 
 TEST(ConfigDefaults, StructDefaultsMatchTheTable) {
@@ -86,10 +142,52 @@ TEST(ConfigDefaults, StructDefaultsMatchTheTable) {
   EXPECT_FALSE(s.allow_open_relay);
   EXPECT_FALSE(s.soft_reject);
   EXPECT_EQ(cfg->source, "empty.toml");
-  // An explicit but empty [smtpd] section is the same as none.
-  auto with_section = load_string("[smtpd]\n", "empty.toml");
+  EXPECT_FALSE(cfg->has_smtpd);
+  EXPECT_FALSE(cfg->has_dnsbld);
+  // The struct's own initialisers agree with the table's defaults.
+  EXPECT_TRUE(cfg->dnsbld.zones.empty());
+  dnsbld_config d;
+  d.listen = cfg->dnsbld.listen;  // no initialiser in the struct (a vector of endpoints)
+  EXPECT_TRUE(d == cfg->dnsbld) << effective_toml(*cfg);
+  ASSERT_EQ(cfg->dnsbld.listen.size(), 1u);
+  EXPECT_EQ(cfg->dnsbld.listen[0].to_string(), "127.0.0.1:5353");
+  // An explicit but empty section has the same values as none, and is declared.
+  auto with_section = load_string("[smtpd]\n[dnsbld]\n", "empty.toml");
   ASSERT_TRUE(with_section.has_value()) << with_section.error().to_string();
-  EXPECT_TRUE(*with_section == *cfg) << "got:\n" << effective_toml(*with_section);
+  EXPECT_TRUE(with_section->smtpd == cfg->smtpd) << "got:\n" << effective_toml(*with_section);
+  EXPECT_TRUE(with_section->dnsbld == cfg->dnsbld) << "got:\n" << effective_toml(*with_section);
+  EXPECT_TRUE(with_section->has_smtpd);
+  EXPECT_TRUE(with_section->has_dnsbld);
+}
+
+TEST(ConfigLoad, DnsbldZones) {
+  struct zone_case {
+    std::string name;
+    std::string toml;
+    std::vector<dnsbld_zone_config> want;
+  };
+  const std::vector<zone_case> cases = {
+      {"one zone, canonical name and datasets",
+       "[[dnsbld.zone]]\nname = \"BL.Example.TEST.\"\n"
+       "datasets = [\"ip4set:a.txt:b.txt\", \"dnset:d.txt\"]\n",
+       {{"bl.example.test", {"ip4set:a.txt,b.txt", "dnset:d.txt"}}}},
+      {"two zones in order, after [dnsbld] keys",
+       "[dnsbld]\nlisten = [\"127.0.0.1:0\"]\n[[dnsbld.zone]]\nname = \"b.test\"\n"
+       "datasets = [\"ip4tset:t\"]\n[[dnsbld.zone]]\nname = \"a.test\"\n"
+       "datasets = [\"ip6trie:x,y\", \"combined:c\"]\n",
+       {{"b.test", {"ip4tset:t"}}, {"a.test", {"ip6trie:x,y", "combined:c"}}}},
+      {"inline array of tables",
+       "[dnsbld]\nzone = [{name = \"a.test\", datasets = [\"ip4trie:z\"]}]\n",
+       {{"a.test", {"ip4trie:z"}}}},
+      {"no zones", "[dnsbld]\nzone = []\n", {}},
+  };
+  for (const auto& c : cases) {
+    auto got = load_string(c.toml, "z.toml");
+    ASSERT_TRUE(got.has_value()) << c.name << ": " << got.error().to_string();
+    EXPECT_TRUE(got->has_dnsbld) << c.name;
+    EXPECT_FALSE(got->has_smtpd) << c.name;
+    EXPECT_TRUE(got->dnsbld.zones == c.want) << c.name << "\ngot:\n" << effective_toml(*got);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -252,6 +350,49 @@ TEST(ConfigLoad, InvalidConfigsAreLocated) {
       {"domain both local and relay",
        "[smtpd]\nlocal_domains = [\"a.test\"]\nrelay_domains = [\"b.test\", \"a.test\"]\n", 3, 28,
        "smtpd.relay_domains[1]: \"a.test\" is also smtpd.local_domains[0]"},
+      // [dnsbld] and its zones.
+      {"unknown section near dnsbld", "[dnsbl]\n", 1, 2,
+       "unknown section [dnsbl] (did you mean dnsbld?)"},
+      {"dnsbld empty listen", "[dnsbld]\nlisten = []\n", 2, 10,
+       "dnsbld.listen: needs at least 1 entry"},
+      {"dnsbld axfr host bits", "[dnsbld]\naxfr_allow = [\"10.0.0.1/8\"]\n", 2, 15,
+       "dnsbld.axfr_allow[0]: \"10.0.0.1/8\" is not a CIDR network (host bits set?"},
+      {"dnsbld payload bounds", "[dnsbld]\nudp_payload = 511\n", 2, 15,
+       "dnsbld.udp_payload: 511 is out of bounds (512 .. 4096)"},
+      {"zone as a plain table", "[dnsbld.zone]\nname = \"a.test\"\n", 1, 1,
+       "dnsbld.zone: expected an array of tables ([[dnsbld.zone]]), got a table"},
+      {"zone as a string", "[dnsbld]\nzone = \"a.test\"\n", 2, 8,
+       "dnsbld.zone: expected an array of tables"},
+      {"zone item not a table", "[dnsbld]\nzone = [1]\n", 2, 9,
+       "dnsbld.zone[0]: expected a table, got an integer"},
+      {"zone without name", "[dnsbld]\n\n[[dnsbld.zone]]\ndatasets = [\"dnset:d\"]\n", 3, 1,
+       "dnsbld.zone[0]: name is required"},
+      {"zone without datasets", "[[dnsbld.zone]]\nname = \"a.test\"\n", 1, 1,
+       "dnsbld.zone[0]: datasets is required"},
+      {"zone unknown key",
+       "[[dnsbld.zone]]\nname = \"a.test\"\ndataset = []\ndatasets = [\"dnset:d\"]\n", 3, 1,
+       "unknown key dnsbld.zone[0].dataset (did you mean datasets?)"},
+      {"zone bad name",
+       "[[dnsbld.zone]]\nname = \"a.test\"\ndatasets = [\"dnset:d\"]\n[[dnsbld.zone]]\n"
+       "name = \"bad zone\"\ndatasets = [\"dnset:d\"]\n",
+       5, 8, "dnsbld.zone[1].name: \"bad zone\" is not a domain name"},
+      {"zone bad dataset type",
+       "[[dnsbld.zone]]\nname = \"a.test\"\ndatasets = [\"dnset:d\", \"ipset:x\"]\n", 3, 24,
+       "dnsbld.zone[0].datasets[1]: \"ipset:x\" is not a dataset"},
+      {"zone dataset without file", "[[dnsbld.zone]]\nname = \"a.test\"\ndatasets = [\"dnset\"]\n",
+       3, 13, "dnsbld.zone[0].datasets[0]: \"dnset\" is not a dataset"},
+      {"zone empty datasets", "[[dnsbld.zone]]\nname = \"a.test\"\ndatasets = []\n", 3, 12,
+       "dnsbld.zone[0].datasets: needs at least 1 entry"},
+      {"zone duplicate dataset",
+       "[[dnsbld.zone]]\nname = \"a.test\"\ndatasets = [\"dnset:d\", \"dnset:d\"]\n", 3, 24,
+       "dnsbld.zone[0].datasets[1]: \"dnset:d\" repeats dnsbld.zone[0].datasets[0]"},
+      {"zone named twice",
+       "[[dnsbld.zone]]\nname = \"a.test\"\ndatasets = [\"dnset:d\"]\n[[dnsbld.zone]]\n"
+       "name = \"A.test.\"\ndatasets = [\"ip4set:i\"]\n",
+       5, 8, "dnsbld.zone[1].name: \"a.test\" repeats dnsbld.zone[0]"},
+      {"dnsbld and smtpd on one TCP port",
+       "[smtpd]\nlisten = [\"127.0.0.1:53\"]\n[dnsbld]\nlisten = [\"[::1]:53\", \"0.0.0.0:53\"]\n", 4,
+       23, "dnsbld.listen[1]: 0.0.0.0:53 overlaps smtpd.listen[0]"},
       // TOML syntax, located by toml++.
       {"unclosed section header", "[smtpd\n", 1, 7, "TOML syntax"},
       {"missing value", "[smtpd]\nmax_errors =\n", 2, 13, "TOML syntax"},
@@ -289,6 +430,7 @@ struct bound_case {
   std::string key;
   std::string value;
   bool ok;
+  std::string section = "smtpd";
 };
 
 TEST(ConfigLoad, EveryOptionsBounds) {
@@ -319,9 +461,33 @@ TEST(ConfigLoad, EveryOptionsBounds) {
       {"allow_open_relay", "\"false\"", false},
       {"hostname", "\"a\"", true},
       {"hostname", "\"a.\"", true},
+      {"listen", "[]", false, "dnsbld"},
+      {"listen", R"(["[::1]:0", "127.0.0.1:0"])", true, "dnsbld"},
+      {"axfr_allow", R"(["127.0.0.1", "::1/128"])", true, "dnsbld"},
+      {"default_ttl", "0", false, "dnsbld"},
+      {"default_ttl", "1", true, "dnsbld"},
+      {"default_ttl", "604800", true, "dnsbld"},
+      {"default_ttl", "604801", false, "dnsbld"},
+      {"udp_payload", "512", true, "dnsbld"},
+      {"udp_payload", "4096", true, "dnsbld"},
+      {"udp_payload", "4097", false, "dnsbld"},
+      {"udp_sockets", "0", true, "dnsbld"},
+      {"udp_sockets", "256", true, "dnsbld"},
+      {"udp_sockets", "257", false, "dnsbld"},
+      {"tcp_timeout", "0", false, "dnsbld"},
+      {"tcp_timeout", "3600", true, "dnsbld"},
+      {"tcp_timeout", "3601", false, "dnsbld"},
+      {"max_tcp_connections", "0", false, "dnsbld"},
+      {"max_tcp_connections", "1", true, "dnsbld"},
+      {"test_points", "false", true, "dnsbld"},
+      {"test_points", "0", false, "dnsbld"},
+      {"accept_host_bits", "true", true, "dnsbld"},
+      {"check_interval", "0", true, "dnsbld"},
+      {"check_interval", "3600", true, "dnsbld"},
+      {"check_interval", "3601", false, "dnsbld"},
   };
   for (const auto& c : cases) {
-    const std::string toml = "[smtpd]\n" + c.key + " = " + c.value + "\n";
+    const std::string toml = "[" + c.section + "]\n" + c.key + " = " + c.value + "\n";
     auto got = load_string(toml, "b.toml");
     EXPECT_EQ(got.has_value(), c.ok)
         << c.key << " = " << c.value
@@ -393,12 +559,13 @@ TEST(ConfigRelayPolicy, CopiesDomainsNetworksAndRestrictions) {
 TEST(ConfigReference, HasARowForEveryOptionWithItsDefault) {
   const std::string md = reference_markdown();
   for (const auto& opt : detail::option_table()) {
-    const std::string row =
-        "| `" + opt.name + "` | " + opt.type + " | `" + opt.default_toml + "` |";
+    const std::string def = opt.required ? "(required)" : "`" + opt.default_toml + "`";
+    const std::string row = "| `" + opt.name + "` | " + opt.type + " | " + def + " |";
     EXPECT_NE(md.find(row), std::string::npos) << "want row start: " << row;
   }
   for (const auto& s : detail::section_table()) {
-    EXPECT_NE(md.find("## [" + s.name + "]"), std::string::npos) << "section " << s.name;
+    const std::string heading = s.is_array() ? "## [[" + s.name + "]]\n" : "## [" + s.name + "]\n";
+    EXPECT_NE(md.find(heading), std::string::npos) << "want heading: " << heading;
   }
 }
 
@@ -410,6 +577,10 @@ TEST(ConfigReference, EffectiveTomlRoundTrips) {
       "trusted_networks = [\"192.0.2.0/24\", \"2001:db8::/48\"]\nown_addresses = [\"192.0.2.7\"]\n"
       "relay_restrictions = [\"permit\"]\nmax_recipients = 1\nmax_message_size = 2147483648\n"
       "max_errors = 1000\nsoft_reject = true\nallow_open_relay = true\n",
+      "[[dnsbld.zone]]\nname = \"Bl.Test\"\ndatasets = [\"ip4set:a:b\", \"dnset:\\\"q\\\".txt\"]\n"
+      "[dnsbld]\nlisten = [\"[::1]:53\"]\naxfr_allow = [\"192.0.2.0/24\"]\ntest_points = false\n"
+      "[[dnsbld.zone]]\nname = \"b.test\"\ndatasets = [\"combined:c\"]\n[smtpd]\nmax_errors = 2\n",
+      "[dnsbld]\n",
   };
   for (const auto& in : inputs) {
     auto first = load_string(in, "r.toml");
@@ -503,6 +674,22 @@ TEST_F(ConfigFile, BundledConfigLoads) {
   ASSERT_TRUE(cfg.has_value()) << cfg.error().to_string();
   EXPECT_FALSE(cfg->smtpd.allow_open_relay);
   EXPECT_EQ(cfg->smtpd.hostname, "mx.example.test");
+  EXPECT_TRUE(cfg->has_smtpd);
+  // The bundled DNSBL example stays on loopback and its data files exist.
+  if (cfg->has_dnsbld) {
+    for (const auto& e : cfg->dnsbld.listen) {
+      EXPECT_TRUE(e.address.to_string() == "127.0.0.1" || e.address.to_string() == "::1")
+          << e.to_string();
+    }
+    EXPECT_TRUE(cfg->dnsbld.axfr_allow.empty() ||
+                cfg->dnsbld.axfr_allow.front().to_string() == "127.0.0.1/32");
+    for (const auto& z : cfg->dnsbld.zones) {
+      for (const auto& d : z.datasets) {
+        const std::string file = d.substr(d.find(':') + 1);
+        EXPECT_TRUE(std::filesystem::exists(source_dir() / file)) << file;
+      }
+    }
+  }
 }
 
 TEST(ConfigReference, CheckedInDocsAreCurrent) {
