@@ -8,6 +8,7 @@
 //   data file change (dnsbld.check_interval) reload the DNSBL data, as SIGHUP does;
 //   SIGTERM/SIGINT  stop accepting, close idle sessions with 421, let sessions inside DATA finish
 //                   for up to shutdown_grace seconds, then exit 0.
+#include <malloc.h>
 #include <pthread.h>
 
 #include <algorithm>
@@ -107,6 +108,18 @@ struct dnsbl_runtime {
   std::vector<file_stamp> stamps;  // as they were before the last load (good or failed)
   std::unique_ptr<net::dns_server> server;
   clock_type::time_point next_check;
+  // Loading leaves freed heap behind (the file text, the builders, and after a reload the old
+  // generation, released once the last UDP batch using it ends): given back to the system a
+  // moment after each load, so the resident size is the data's.
+  std::optional<clock_type::time_point> trim_at;
+
+  void schedule_trim() { trim_at = clock_type::now() + std::chrono::seconds(1); }
+  void trim_if_due() {
+    if (trim_at && clock_type::now() >= *trim_at) {
+      trim_at.reset();
+      ::malloc_trim(0);
+    }
+  }
 
   // Builds the next generation aside and publishes it; on failure the old one stays.
   void reload(std::string_view why) {
@@ -121,6 +134,7 @@ struct dnsbl_runtime {
     log_dnsbl_load(*next);
     server->publish(std::move(next->data));
     log::info("dnsbld: reloaded ({}) in {} ms", why, millis_since(t0));
+    schedule_trim();
   }
 
   void check_files() {
@@ -218,6 +232,7 @@ int run_serve(const serve_options& opts) {
       return exit_invalid;
     }
     dnsbl.next_check = clock_type::now() + std::chrono::seconds(dnsbl.plan.check_interval);
+    dnsbl.schedule_trim();
   }
 
   bool open_relay = false;
@@ -268,6 +283,7 @@ int run_serve(const serve_options& opts) {
     auto until = clock_type::now() + std::chrono::hours(24);
     if (open_relay) until = std::min(until, next_warning);
     if (dnsbl.server && dnsbl.plan.check_interval > 0) until = std::min(until, dnsbl.next_check);
+    if (dnsbl.trim_at) until = std::min(until, *dnsbl.trim_at);
     const timespec timeout = to_timespec(until - clock_type::now());
     const int sig = sigtimedwait(&signals, nullptr, &timeout);
     if (sig == SIGINT || sig == SIGTERM) {
@@ -330,7 +346,10 @@ int run_serve(const serve_options& opts) {
       warn_open_relay(proof, opts.config_path);
       next_warning += opts.open_relay_warning_interval;
     }
-    if (dnsbl.server) dnsbl.check_files();
+    if (dnsbl.server) {
+      dnsbl.check_files();
+      dnsbl.trim_if_due();
+    }
   }
 
   if (dnsbl.server) dnsbl.server->stop();

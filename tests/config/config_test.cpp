@@ -692,6 +692,25 @@ TEST_F(ConfigFile, BundledConfigLoads) {
   }
 }
 
+TEST_F(ConfigFile, ExampleDnsbldConfigLoads) {
+  auto cfg = load_file((source_dir() / "config" / "dnsbld.toml").string());
+  ASSERT_TRUE(cfg.has_value()) << cfg.error().to_string();
+  EXPECT_TRUE(cfg->has_dnsbld);
+  EXPECT_FALSE(cfg->has_smtpd);
+  const std::vector<std::string> want_listen = {"127.0.0.1:5353", "[::1]:5353"};
+  std::vector<std::string> listen;
+  for (const auto& e : cfg->dnsbld.listen) listen.push_back(e.to_string());
+  EXPECT_EQ(listen, want_listen) << "loopback only";
+  EXPECT_TRUE(cfg->dnsbld.axfr_allow.empty());
+  ASSERT_EQ(cfg->dnsbld.zones.size(), 2u);
+  for (const auto& z : cfg->dnsbld.zones) {
+    for (const auto& d : z.datasets) {
+      const std::string file = d.substr(d.find(':') + 1);
+      EXPECT_TRUE(std::filesystem::exists(source_dir() / file)) << z.name << ": " << file;
+    }
+  }
+}
+
 TEST(ConfigReference, CheckedInDocsAreCurrent) {
   const auto path = source_dir() / "docs" / "config.md";
   std::ifstream in(path, std::ios::binary);

@@ -456,6 +456,30 @@ def test_smtpd_and_dnsbld_side_by_side(zone_dir, servers, tmp_path):
     assert s.stop() == 0, s.log()
 
 
+def test_example_config(servers, tmp_path):
+    # config/dnsbld.toml as shipped, from a copy of the source root's config/, on free ports.
+    source = Path(os.environ.get("MXGUARD_SOURCE_DIR", Path(__file__).parents[2]))
+    shutil.copytree(source / "config", tmp_path / "config")
+    example = tmp_path / "config" / "dnsbld.toml"
+    text = example.read_text()
+    assert '"127.0.0.1:5353"' in text and '"[::1]:5353"' in text
+    example.write_text(text.replace(":5353", ":0"))
+    s = Dnsbld(["--config", "config/dnsbld.toml"], cwd=tmp_path)
+    servers.append(s)
+    s.started()
+    assert re.search(r"dnsbld: listening on \[::1\]:\d+ \(udp, tcp\)", s.log()), s.log()
+    assert answers(s.query("1.2.0.192.bl.example.test", "TXT")) == \
+        ['TXT "Listed in bl.example.test: see https://bl.example.test/lookup?ip=192.0.2.1"']
+    assert answers(s.query("200.2.0.192.bl.example.test")) == []
+    assert answers(s.query("201.2.0.192.bl.example.test")) == ["A 127.0.0.3"]
+    assert answers(s.query("7.113.0.203.bl.example.test")) == ["A 127.0.0.2"]
+    assert answers(s.query("x.phish.example.dbl.example.test", "TXT")) == \
+        ['TXT "Phishing domain phish.example"']
+    assert s.query("good.phish.example.dbl.example.test").rcode() == dns.rcode.NOERROR  # NODATA
+    assert s.query("www.example.test").rcode() == dns.rcode.REFUSED
+    assert "warn" not in s.log(), s.log()
+
+
 @pytest.mark.parametrize("args, message", [
     ([], "serve needs --config FILE, or --dnsbl"),
     (["--dnsbl", "bl.test:ip4set:missing.txt"], "missing.txt: unable to open file"),
