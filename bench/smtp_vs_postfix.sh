@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/smtp_vs_postfix.sh: mxguard serve against Postfix on this machine (issue 3, "Benchmark").
-# Not a test, never run by CI. Loopback only. Run as root (Postfix needs it); ~10 minutes.
+# Not a test, never run by CI. Loopback only. Run as root (Postfix needs it); ~7 minutes.
 #
 # What it does:
 #  - installs Postfix from Debian if missing ("No configuration": the system's own instance stays
@@ -113,6 +113,7 @@ pf_started=0
 
 cleanup() {
   set +e
+  trap - ERR
   [ -n "$client_pid" ] && kill "$client_pid" 2>/dev/null && wait "$client_pid" 2>/dev/null
   [ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null && wait "$sink_pid" 2>/dev/null
   [ -n "$mx_pid" ] && kill "$mx_pid" 2>/dev/null && wait "$mx_pid" 2>/dev/null
@@ -127,12 +128,15 @@ cleanup() {
     done
     # Only the processes of this instance, by pid: the master and its children.
     # shellcheck disable=SC2086
-    [ -n "$kids" ] && kill -9 $kids 2>/dev/null
+    if [ -n "$kids" ]; then kill -9 $kids 2>/dev/null; fi
   fi
   if [ "$keep" = 1 ]; then log "kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+# A command that fails under set -e says where, instead of ending the run without a word.
+set -E
+trap 'log "error: line $LINENO: $BASH_COMMAND failed"' ERR
 
 port_free() { ! ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
 used_ports=""
@@ -289,9 +293,9 @@ pf_stop() {
   done
   pf_started=0
 }
-pf_queue_files() {
-  find "$pf/queue/incoming" "$pf/queue/active" "$pf/queue/deferred" "$pf/queue/maildrop" \
-    "$pf/queue/hold" -type f 2>/dev/null | wc -l
+pf_queue_files() {  # files move between queues meanwhile: find may complain, never fail us
+  { find "$pf/queue/incoming" "$pf/queue/active" "$pf/queue/deferred" "$pf/queue/maildrop" \
+    "$pf/queue/hold" -type f 2>/dev/null || true; } | wc -l
 }
 pf_drain() {  # wait until every accepted message has been delivered (discarded)
   for _ in $(seq 1200); do [ "$(pf_queue_files)" = 0 ] && return 0; sleep 0.05; done
@@ -308,13 +312,14 @@ cpu_ticks() {  # pid [tree]
     sed 's/^.*) //' "/proc/$pid/stat" | awk '{ print $12 + $13 }'
     return
   fi
-  # One pass over every process (cat goes on past processes that vanish meanwhile).
-  cat /proc/[0-9]*/stat 2>/dev/null |
+  # One pass over every process; cat goes on past processes that vanish meanwhile, but then exits
+  # 1, which pipefail and set -e must not take for a failure.
+  { cat /proc/[0-9]*/stat 2>/dev/null || true; } |
     awk -v m="$pid" '{ p = $1; sub(/^.*\) /, "") }
       p == m || $2 == m { t += $12 + $13 + $14 + $15 } END { printf "%d\n", t }'
 }
 tree_pids() {  # pid: it and its direct children
-  cat /proc/[0-9]*/stat 2>/dev/null |
+  { cat /proc/[0-9]*/stat 2>/dev/null || true; } |
     awk -v m="$1" '{ p = $1; sub(/^.*\) /, "") } p == m || $2 == m { print p }'
 }
 mem_kib() {  # pids... -> "rss_kib pss_kib nprocs"
@@ -502,8 +507,8 @@ out.append("Machine: $(nproc) cores ($(lscpu 2>/dev/null | sed -n 's/^Model name
            "temp dir on $(df -T "$work" | awk 'NR == 2 { print $2 }') (${fs_journal}). "
            "A durable 2.4 KB message, single writer (bench/sync_cost): fsync(file)+fsync(dir) ${sync_fsync} ms, "
            "syncfs()+syncfs() ${sync_syncfs} ms.")
-out.append("Postfix $(postconf -d -h mail_version); mxguard $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo "?") "
-           "($(basename "$(dirname "$mxguard_bin")")/mxguard). Runs: $runs per server, medians. "
+out.append("Postfix $(postconf -d -h mail_version); $("$mxguard_bin" version 2>/dev/null || echo mxguard) at $mxguard_bin "
+           "(repo HEAD when run: $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo "?")). Runs: $runs per server, medians. "
            "Load average before/after: $load0 / $load1 (other work on the machine shows here). "
            "Priority: ${nice_level:-unchanged} (nice). "
            "Wall time: $(awk -v a="$t_start" -v b="$(now)" 'BEGIN { printf "%.0f", b - a }') s.")
