@@ -117,8 +117,8 @@ int run_probe(int argc, char** argv) {
       ->check(CLI::Range(0L, 600000L))
       ->capture_default_str();
   app.add_option("--starttls", starttls,
-                 "auto: note STARTTLS when offered; never: ignore it (TLS sessions are not built "
-                 "in yet, so always is refused)")
+                 "auto: when STARTTLS is offered, run the battery before and after it; always: "
+                 "only inside TLS (INCONCLUSIVE when not offered); never: plain text only")
       ->check(CLI::IsMember({"auto", "always", "never"}))
       ->capture_default_str();
   app.add_option("--dns-server", dns_servers,
@@ -142,9 +142,6 @@ int run_probe(int argc, char** argv) {
   if (list_tests) {
     fmt::print("{}", probe::format_test_list());
     return exit_ok;
-  }
-  if (starttls == "always") {
-    return usage("--starttls always: TLS sessions are not built into this mxguard yet");
   }
 
   // Targets.
@@ -229,6 +226,9 @@ int run_probe(int argc, char** argv) {
     job.cfg.battery.to = to;
     job.cfg.battery.token = token;
     job.cfg.client.helo = helo;
+    job.cfg.starttls = starttls == "never"    ? probe::tls_use::never
+                       : starttls == "always" ? probe::tls_use::always
+                                              : probe::tls_use::when_offered;
     job.host = s.host;
     job.mx = s.mx;
     jobs.push_back(std::move(job));
@@ -248,14 +248,7 @@ int run_probe(int argc, char** argv) {
 
   auto reports = net::run_probes(std::move(jobs), opts);
   std::vector<probe::verdict> verdicts;
-  for (auto& r : reports) {
-    if (starttls == "auto" && r.caps.starttls) {
-      r.notes.push_back(
-          "STARTTLS is offered; the battery ran in plain text only (TLS sessions "
-          "are not built into this mxguard yet)");
-    }
-    verdicts.push_back(r.result.v);
-  }
+  for (const auto& r : reports) verdicts.push_back(r.result.v);
   if (json) {
     fmt::print("{}", probe::format_json(reports));
   } else {

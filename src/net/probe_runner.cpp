@@ -9,6 +9,7 @@
 #include <asio.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
+#include <asio/ssl.hpp>
 
 #include <algorithm>
 #include <array>
@@ -94,10 +95,19 @@ class trace_lines {
   std::string partial_;
 };
 
+using tls_stream = asio::ssl::stream<tcp::socket&>;
+
 class target_run {
  public:
-  target_run(asio::any_io_executor ex, probe::target_config cfg, const probe_run_options& opts)
-      : socket_(ex), timer_(ex), opts_(opts), probe_(std::move(cfg)) {}
+  target_run(asio::any_io_executor ex, probe::target_config cfg, const probe_run_options& opts,
+             asio::ssl::context& tls)
+      : socket_(ex),
+        timer_(ex),
+        opts_(opts),
+        tls_ctx_(tls),
+        address_(*cfg.identity.address),
+        port_(cfg.identity.port),
+        probe_(std::move(cfg)) {}
 
   awaitable<probe::target_report> run() {
     endpoint_ = probe_.endpoint();
@@ -118,6 +128,9 @@ class target_run {
         case probe::probe_action::type::settle:
           a = co_await read(a.next == probe::probe_action::type::settle);
           break;
+        case probe::probe_action::type::start_tls:
+          a = co_await handshake();
+          break;
         case probe::probe_action::type::done:
           close();
           co_return probe_.report();
@@ -128,7 +141,7 @@ class target_run {
  private:
   awaitable<probe::probe_action> connect() {
     close();
-    const tcp::endpoint ep = to_asio(*target_address(), port());
+    const tcp::endpoint ep = to_asio(address_, port_);
     std::error_code ec;
     socket_.open(ep.protocol(), ec);
     if (ec) co_return probe_.connect_failed(ec.message());
@@ -152,6 +165,34 @@ class target_run {
     co_return probe_.connected();
   }
 
+  // STARTTLS got 220: the TLS handshake, on the same socket. Certificates are not verified: the
+  // probe sends nothing secret and wants to reach the server's post-TLS policy, whatever its
+  // certificate; SNI names the banner host.
+  awaitable<probe::probe_action> handshake() {
+    tls_ = std::make_unique<tls_stream>(socket_, tls_ctx_);
+    const std::string& sni = probe_.banner_host();
+    if (!sni.empty()) SSL_set_tlsext_host_name(tls_->native_handle(), sni.c_str());
+    timer_.expires_after(opts_.timeout);
+    auto result = co_await (tls_->async_handshake(asio::ssl::stream_base::client, as_tuple) ||
+                            timer_.async_wait(as_tuple));
+    std::string why;
+    if (result.index() == 1) {
+      why = fmt::format("timed out after {}", seconds_text(opts_.timeout));
+    } else if (auto [ec] = std::get<0>(result); ec) {
+      why = ec.message();
+    }
+    if (!why.empty()) {
+      if (opts_.trace) opts_.trace(endpoint_, '-', "TLS handshake failed: " + why);
+      co_return probe_.tls_failed(why);
+    }
+    if (opts_.trace) {
+      opts_.trace(endpoint_, '-',
+                  fmt::format("TLS established: {} {}", SSL_get_version(tls_->native_handle()),
+                              SSL_get_cipher_name(tls_->native_handle())));
+    }
+    co_return probe_.tls_started();
+  }
+
   awaitable<bool> write(const std::string& bytes) {
     if (!socket_.is_open()) co_return false;
     if (opts_.delay.count() > 0 && last_write_ != clock_type::time_point{}) {
@@ -167,16 +208,24 @@ class target_run {
       });
     }
     timer_.expires_after(opts_.timeout);
-    auto result = co_await (asio::async_write(socket_, asio::buffer(bytes), as_tuple) ||
-                            timer_.async_wait(as_tuple));
+    std::error_code ec;
+    bool timed_out = false;
+    if (tls_) {
+      auto result = co_await (asio::async_write(*tls_, asio::buffer(bytes), as_tuple) ||
+                              timer_.async_wait(as_tuple));
+      timed_out = result.index() == 1;
+      if (!timed_out) ec = std::get<0>(std::get<0>(result));
+    } else {
+      auto result = co_await (asio::async_write(socket_, asio::buffer(bytes), as_tuple) ||
+                              timer_.async_wait(as_tuple));
+      timed_out = result.index() == 1;
+      if (!timed_out) ec = std::get<0>(std::get<0>(result));
+    }
     last_write_ = clock_type::now();
-    if (result.index() == 1) co_return false;
-    auto [ec, n] = std::get<0>(result);
-    co_return !ec;
+    co_return !timed_out && !ec;
   }
 
   awaitable<probe::probe_action> read(bool settle) {
-    thread_local std::array<char, 65536> buffer;
     auto wait = opts_.timeout;
     if (settle) {
       wait = std::max<std::chrono::milliseconds>(opts_.settle, 2 * greet_delay_);
@@ -186,28 +235,40 @@ class target_run {
     for (;;) {
       if (!socket_.is_open()) co_return probe_.closed_by_peer();
       timer_.expires_at(deadline);
-      auto result = co_await (socket_.async_wait(tcp::socket::wait_read, as_tuple) ||
-                              timer_.async_wait(as_tuple));
-      if (result.index() == 1) {
-        if (opts_.trace) {
-          opts_.trace(endpoint_, '-',
-                      settle ? "quiet: settled" : "timeout: no reply in " + seconds_text(wait));
-        }
-        co_return settle ? probe_.settled() : probe_.timed_out();
-      }
-      if (auto [ec] = std::get<0>(result); ec) co_return probe_.closed_by_peer();
+      std::string_view bytes;
       std::error_code rec;
-      const std::size_t n = socket_.read_some(asio::buffer(buffer), rec);
-      if (rec == asio::error::would_block || rec == asio::error::try_again) continue;
-      if (rec || n == 0) {
+      if (tls_) {
+        // TLS buffers decrypted bytes itself: read through it (a buffer only for TLS sessions).
+        if (!tls_buffer_) tls_buffer_ = std::make_unique<std::array<char, 16384>>();
+        auto result = co_await (tls_->async_read_some(asio::buffer(*tls_buffer_), as_tuple) ||
+                                timer_.async_wait(as_tuple));
+        if (result.index() == 1) co_return timed_out(settle, wait);
+        auto [ec, n] = std::get<0>(result);
+        rec = ec;
+        if (!ec && n == 0) rec = asio::error::eof;
+        bytes = std::string_view(tls_buffer_->data(), n);
+      } else {
+        // Wait for readability, then read into one shared buffer: idle targets hold none.
+        thread_local std::array<char, 65536> buffer;
+        auto result = co_await (socket_.async_wait(tcp::socket::wait_read, as_tuple) ||
+                                timer_.async_wait(as_tuple));
+        if (result.index() == 1) co_return timed_out(settle, wait);
+        if (auto [ec] = std::get<0>(result); ec) co_return probe_.closed_by_peer();
+        const std::size_t n = socket_.read_some(asio::buffer(buffer), rec);
+        if (rec == asio::error::would_block || rec == asio::error::try_again) continue;
+        if (!rec && n == 0) rec = asio::error::eof;
+        bytes = std::string_view(buffer.data(), n);
+      }
+      if (rec) {
         if (opts_.trace) {
           in_lines_.flush(
               [&](std::string_view l) { opts_.trace(endpoint_, '<', probe::printable(l, 1000)); });
-          opts_.trace(endpoint_, '-', rec ? "closed: " + rec.message() : "closed by the server");
+          opts_.trace(
+              endpoint_, '-',
+              rec == asio::error::eof ? "closed by the server" : "closed: " + rec.message());
         }
         co_return probe_.closed_by_peer();
       }
-      const std::string_view bytes(buffer.data(), n);
       if (first_bytes_) {
         first_bytes_ = false;
         if (greet_delay_.count() == 0) {
@@ -224,7 +285,16 @@ class target_run {
     }
   }
 
+  probe::probe_action timed_out(bool settle, std::chrono::milliseconds wait) {
+    if (opts_.trace) {
+      opts_.trace(endpoint_, '-',
+                  settle ? "quiet: settled" : "timeout: no reply in " + seconds_text(wait));
+    }
+    return settle ? probe_.settled() : probe_.timed_out();
+  }
+
   void close() {
+    tls_.reset();  // no close_notify: QUIT has been said, or the session is being dropped
     std::error_code ec;
     if (socket_.is_open()) {
       socket_.shutdown(tcp::socket::shutdown_both, ec);
@@ -232,22 +302,15 @@ class target_run {
     }
   }
 
-  const std::optional<inet::ip_address>& target_address() const { return address_; }
-  std::uint16_t port() const { return port_; }
-
- public:
-  void set_address(inet::ip_address ip, std::uint16_t port) {
-    address_ = ip;
-    port_ = port;
-  }
-
- private:
   tcp::socket socket_;
   asio::steady_timer timer_;
   const probe_run_options& opts_;
-  probe::target_probe probe_;
-  std::optional<inet::ip_address> address_;
+  asio::ssl::context& tls_ctx_;
+  std::unique_ptr<tls_stream> tls_;
+  std::unique_ptr<std::array<char, 16384>> tls_buffer_;
+  inet::ip_address address_;
   std::uint16_t port_ = 25;
+  probe::target_probe probe_;
   std::string endpoint_;
   clock_type::time_point connected_at_{};
   clock_type::time_point last_write_{};
@@ -519,7 +582,13 @@ std::vector<probe::target_report> run_probes(std::vector<probe_job> jobs,
     for (auto& w : r) items.push_back(std::move(w));
   }
 
-  // 3. Probe, `concurrency` targets at once.
+  // 3. Probe, `concurrency` targets at once. One TLS client context for every STARTTLS: no
+  // certificate verification, and old protocol versions allowed, since the point is to reach
+  // the server's policy inside TLS, not to protect anything.
+  asio::ssl::context tls(asio::ssl::context::tls_client);
+  tls.set_verify_mode(asio::ssl::verify_none);
+  SSL_CTX_set_security_level(tls.native_handle(), 0);
+  SSL_CTX_set_min_proto_version(tls.native_handle(), 0);
   std::vector<probe::target_report> reports(items.size());
   std::size_t next = 0;
   auto worker = [&]() -> awaitable<void> {
@@ -530,10 +599,7 @@ std::vector<probe::target_report> run_probes(std::vector<probe_job> jobs,
         reports[i] = std::move(*items[i].decided);
         continue;
       }
-      const inet::ip_address ip = *items[i].cfg.identity.address;
-      const std::uint16_t port = items[i].cfg.identity.port;
-      auto run = std::make_unique<target_run>(ex, std::move(items[i].cfg), opts);
-      run->set_address(ip, port);
+      auto run = std::make_unique<target_run>(ex, std::move(items[i].cfg), opts, tls);
       reports[i] = co_await run->run();
     }
   };

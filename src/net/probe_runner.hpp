@@ -9,12 +9,17 @@
 // delay if that is longer (a slow server answers the header slowly too). `delay` spaces the
 // writes to one target.
 //
-// SECURITY: reads go into one shared buffer only after the socket is readable (no per-target
-// read buffer; a target cannot make us hold more than its reply-line limit). Names are resolved
+// STARTTLS: when the target machine asks, the TLS handshake runs on the same socket (OpenSSL
+// through asio::ssl), and the session goes on inside TLS.
+//
+// SECURITY: plain-text reads go into one shared buffer only after the socket is readable (no
+// per-target read buffer; a target cannot make us hold more than its reply-line limit); a TLS
+// session has a 16 KiB buffer of its own. TLS certificates are not verified: nothing secret is
+// sent, and the point is to reach the server's policy inside TLS. Names are resolved
 // with the system resolver (getaddrinfo) or, for mx:DOMAIN, c-ares; nothing else leaves the
 // process but SMTP commands without DATA. Trace output is made terminal-safe.
 // RFCs: 5321 4.5.3.2 (client timeouts; ours are shorter by default, and configurable), 974/5321
-//   5.1 (MX resolution, for mx:DOMAIN).
+//   5.1 (MX resolution, for mx:DOMAIN), 3207 (STARTTLS), 6066 3 (SNI).
 #pragma once
 
 #include <chrono>

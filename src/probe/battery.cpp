@@ -155,6 +155,19 @@ std::span<const catalogue_entry> catalogue() {
   return rows;
 }
 
+std::vector<test_case> starttls_copies(const std::vector<test_case>& battery) {
+  std::vector<test_case> out;
+  for (const auto& t : battery) {
+    if (!t.preamble.empty()) continue;
+    test_case c = t;
+    c.id += "+tls";
+    c.form += " (after STARTTLS)";
+    c.after_starttls = true;
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
 std::string address_literal(const inet::ip_address& ip) {
   const inet::ip_address u = ip.unmapped();
   return u.is_v4() ? "[" + u.to_string() + "]" : "[IPv6:" + u.to_string() + "]";

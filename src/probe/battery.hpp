@@ -16,8 +16,8 @@
 // literal from RFC 5737 / RFC 3849 documentation ranges), never a real third party by default:
 // the default test domain is reserved by RFC 2606.
 // RFCs: 5321 (4.1.1.2-3 MAIL/RCPT, 4.1.2 paths, 3.6.1 source routes, 4.5.1 postmaster, 4.1.3
-//   literals), 2606 (reserved names), 5737 and 3849 (documentation addresses), 1123 5.2.16 and
-//   RFC 976 (bang paths), Postfix XCLIENT_README, HAProxy PROXY protocol v1.
+//   literals), 3207 (STARTTLS), 2606 (reserved names), 5737 and 3849 (documentation addresses),
+//   1123 5.2.16 and RFC 976 (bang paths), Postfix XCLIENT_README, HAProxy PROXY protocol v1.
 #pragma once
 
 #include <cstdint>
@@ -80,6 +80,7 @@ struct test_case {
   std::string rcpt;      // after "RCPT TO:"
   std::string xclient;   // "ADDR=127.0.0.1" for the XCLIENT probe, else empty
   std::string preamble;  // the PROXY v1 header line (with CRLF) for the PROXY probe, else empty
+  bool after_starttls = false;  // runs inside TLS, after STARTTLS (RFC 3207) and a new EHLO
   const catalogue_entry* entry = nullptr;
 
   friend bool operator==(const test_case& a, const test_case& b) {
@@ -112,6 +113,11 @@ std::string effective_local_domain(const target_identity& id);
 // cannot fill ({H} with no banner hostname, {L} with no local domain and no hostname, PROXY with
 // no address) are left out, and so is a row whose envelope repeats an earlier row's exactly.
 std::vector<test_case> build_battery(const target_identity& id, const battery_options& opts);
+
+// The battery again, for after STARTTLS: every test but the PROXY probe (whose header must be
+// the connection's first bytes), with "+tls" after its id and after_starttls set. A server may
+// trust a TLS client more (RFC 3207 4.1 warns against it); these copies find out.
+std::vector<test_case> starttls_copies(const std::vector<test_case>& battery);
 
 // "[192.0.2.1]" or "[IPv6:2001:db8::1]".
 std::string address_literal(const inet::ip_address& ip);

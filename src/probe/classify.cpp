@@ -155,11 +155,14 @@ classification classify(const target_facts& facts) {
   if (!accepted.empty()) {
     c.v = verdict::open;
     c.accepts_all = any_accepted;
-    const test_result* plain = nullptr;
+    const test_result* plain = nullptr;  // the plain external test(s): before and after TLS
+    bool plain_refused = true;
     for (const auto& r : results) {
-      if (relay(r) && r.test.family == test_family::plain) plain = &r;
+      if (!relay(r) || r.test.family != test_family::plain) continue;
+      if (!plain) plain = &r;
+      plain_refused = plain_refused && r.outcome == test_outcome::refused;
     }
-    c.unsafe_parsing = plain && plain->outcome == test_outcome::refused &&
+    c.unsafe_parsing = plain && plain_refused &&
                        std::all_of(accepted.begin(), accepted.end(), [](const test_result* r) {
                          return r->test.family == test_family::trick;
                        });

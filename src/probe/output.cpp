@@ -237,10 +237,10 @@ std::string format_json(const std::vector<target_report>& reports) {
       if (j) out += ",";
       out += fmt::format(
           "\n    {{\"id\": {}, \"form\": {}, \"kind\": {}, \"family\": {}, \"outcome\": {}, "
-          "\"detail\": {}, \"attempts\": {}, \"commands\": [",
+          "\"detail\": {}, \"attempts\": {}, \"after_starttls\": {}, \"commands\": [",
           json_string(t.test.id), json_string(t.test.form), json_string(kind_name(t.test.kind)),
           json_string(family_name(t.test.family)), json_string(name(t.outcome)),
-          json_string(t.detail), t.attempts);
+          json_string(t.detail), t.attempts, t.test.after_starttls);
       for (std::size_t k = 0; k < t.lines.size(); ++k) {
         const dialogue_line& l = t.lines[k];
         if (k) out += ", ";
@@ -268,7 +268,9 @@ std::string format_test_list() {
       "Placeholders: {from} the sender (--from), {fl} its local part, {to} the recipient local "
       "part (--to),\n{T} the test domain (--test-domain), {Tmix} it in mixed case, {H} the "
       "banner hostname, {I} the target's\nIP literal, {L} the first local domain (else {H}), "
-      "{rand} a random token.\n\n";
+      "{rand} a random token.\nWhen STARTTLS is offered (--starttls auto), every test but proxy "
+      "runs again inside TLS as "
+      "<id>+tls.\n\n";
   for (const auto& row : catalogue()) {
     out += fmt::format("{}  {} [{}, {}]\n", pad(std::string(row.id), 22), row.form,
                        kind_name(row.kind), family_name(row.family));

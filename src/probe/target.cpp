@@ -46,6 +46,8 @@ std::string_view name(probe_action::type t) {
       return "read";
     case probe_action::type::settle:
       return "settle";
+    case probe_action::type::start_tls:
+      return "start-tls";
     case probe_action::type::done:
       return "done";
   }
@@ -95,6 +97,9 @@ probe_action target_probe::connected() {
   c.settle_after_greeting = proxy_conn_;
   conn_.emplace(c);
   conn_open_ = true;
+  tls_active_ = false;
+  want_handshake_ = false;
+  drop_ = false;
   want_connect_ = false;
   want_proxy_ = false;
   proxy_banner_.reset();
@@ -140,6 +145,33 @@ probe_action target_probe::timed_out() {
 probe_action target_probe::closed_by_peer() {
   if (!conn_ || done_) return next_action({});
   return handle(conn_->disconnected());
+}
+
+probe_action target_probe::tls_started() {
+  if (!conn_ || done_) return next_action({});
+  tls_active_ = true;
+  return handle(conn_->tls_started());
+}
+
+probe_action target_probe::tls_failed(std::string_view why) {
+  if (!conn_ || done_) return next_action({});
+  tls_unusable_ = fmt::format("the TLS handshake failed: {}", why);
+  skip_tls_tests();
+  drop_ = true;  // mid-handshake: nothing more can be said on this connection
+  if (current_ < battery_.size()) {
+    want_proxy_ = !battery_[current_].preamble.empty();
+    want_connect_ = !want_proxy_;
+  } else {
+    finishing_ = true;
+  }
+  return next_action({});
+}
+
+void target_probe::skip_tls_tests() {
+  while (current_ < battery_.size() && battery_[current_].after_starttls) {
+    results_[current_].detail = "not run: " + tls_unusable_;
+    ++current_;
+  }
 }
 
 probe_action target_probe::handle(smtp::client_step st) {
@@ -204,7 +236,13 @@ void target_probe::on_event(const smtp::client_event& ev, probe_action& a) {
       on_failed(ev);
       return;
     case T::starttls_ready:
+      want_handshake_ = true;
+      return;
     case T::starttls_refused:
+      tls_unusable_ = "STARTTLS was refused: " + (ev.answer ? one_line(*ev.answer) : "");
+      skip_tls_tests();
+      run_next(a);
+      return;
     case T::closed:
       return;
   }
@@ -228,6 +266,21 @@ void target_probe::first_ready() {
                     report_.local_domain));
   }
   battery_ = build_battery(cfg_.identity, cfg_.battery);
+  if (cfg_.starttls != tls_use::never && report_.caps.starttls) {
+    std::vector<test_case> plain;
+    std::vector<test_case> own_connection;  // the PROXY probe: plain text, last
+    for (auto& t : battery_) (t.preamble.empty() ? plain : own_connection).push_back(std::move(t));
+    std::vector<test_case> tls = starttls_copies(plain);
+    battery_ = cfg_.starttls == tls_use::always ? std::vector<test_case>{} : std::move(plain);
+    battery_.insert(battery_.end(), tls.begin(), tls.end());
+    battery_.insert(battery_.end(), own_connection.begin(), own_connection.end());
+    report_.notes.push_back(cfg_.starttls == tls_use::always
+                                ? "STARTTLS offered: the battery ran inside TLS (--starttls always)"
+                                : "STARTTLS offered: the battery ran before and after it");
+  } else if (cfg_.starttls == tls_use::always) {
+    tls_required_missing_ = true;
+    battery_.clear();
+  }
   results_.clear();
   for (const auto& t : battery_) {
     test_result r;
@@ -246,6 +299,21 @@ void target_probe::run_next(probe_action& a) {
     // error reply, then 421): the failure event that follows decides what comes next.
     if (!conn_->ready()) return;
     const test_case& t = battery_[current_];
+    if (t.after_starttls && !tls_active_) {
+      if (tls_unusable_.empty() && !conn_->caps().starttls) {
+        tls_unusable_ = "STARTTLS is no longer offered";
+      }
+      if (tls_unusable_.empty()) {
+        auto st = conn_->starttls();
+        if (st) {
+          a.send += st->send;  // then the shell's handshake, then EHLO: ready again
+          return;
+        }
+        tls_unusable_ = st.error();
+      }
+      skip_tls_tests();
+      continue;
+    }
     if (!t.preamble.empty()) {
       want_proxy_ = true;  // after QUIT on this connection
       a.send += conn_->quit().send;
@@ -377,7 +445,12 @@ probe_action target_probe::next_action(probe_action a) {
     a.next = probe_action::type::done;
     return a;
   }
-  if (conn_ && !conn_->closed()) {
+  if (conn_ && !conn_->closed() && !drop_) {
+    if (want_handshake_) {
+      want_handshake_ = false;
+      a.next = probe_action::type::start_tls;
+      return a;
+    }
     a.next = conn_->settling() ? probe_action::type::settle : probe_action::type::read;
     return a;
   }
@@ -402,10 +475,24 @@ probe_action target_probe::next_action(probe_action a) {
 
 const target_report& target_probe::report() {
   if (classified_) return report_;
-  report_.facts.session = session_ok_;
+  report_.facts.session = session_ok_ && !tls_required_missing_;
+  if (tls_required_missing_) {
+    report_.facts.session_failure = "STARTTLS is not offered (--starttls always)";
+  }
   report_.facts.results = results_;
+  if (!tls_unusable_.empty() && cfg_.starttls == tls_use::when_offered) {
+    // The after-STARTTLS copies could not run: the target was tested in plain text only.
+    std::erase_if(report_.facts.results,
+                  [](const test_result& r) { return r.test.after_starttls && r.attempts == 0; });
+  }
   if (done_) {
     classified_ = true;
+    if (!tls_unusable_.empty()) {
+      report_.notes.push_back(fmt::format("{}: {}", tls_unusable_,
+                                          cfg_.starttls == tls_use::always
+                                              ? "nothing could be tested inside TLS"
+                                              : "the battery ran in plain text only"));
+    }
     if (reconnects_ > 0) {
       report_.notes.push_back(
           fmt::format("reconnected {} time{}: the server ended the session during the run",

@@ -5,8 +5,11 @@
 // against scripted servers.
 //
 // Order: one connection, EHLO, then the battery is built from the banner hostname; tests run one
-// envelope each, with RSET between them, on the same connection; the PROXY probe last, on a
-// connection of its own (its header must be the first bytes); QUIT at the end.
+// envelope each, with RSET between them, on the same connection; when STARTTLS is offered (and
+// allowed), STARTTLS, a TLS handshake by the shell, EHLO, and the battery again inside TLS; the
+// PROXY probe last, on a connection of its own (its header must be the first bytes); QUIT at the
+// end. If STARTTLS is refused or the handshake fails, the TLS copies are dropped with a note
+// (--starttls always: INCONCLUSIVE).
 // Reconnection: when the server closes the connection or says 421 in a test, the test runs once
 // more on a new connection (max_attempts), within a per-target connection budget; after three
 // tests in a row given up that way, the rest is not run. A timeout ends
@@ -14,7 +17,8 @@
 //
 // SECURITY: never DATA or BDAT (smtp::client_session has neither). The connection budget bounds
 // what one target costs, and what we cost it.
-// RFCs: 5321 (3.8 421 and closing; 4.1.1.5 RSET; 4.1.1.10 QUIT), 2920 (PIPELINING).
+// RFCs: 5321 (3.8 421 and closing; 4.1.1.5 RSET; 4.1.1.10 QUIT), 2920 (PIPELINING), 3207
+//   (STARTTLS: EHLO again after the handshake).
 #pragma once
 
 #include <cstddef>
@@ -30,21 +34,26 @@
 
 namespace mx::probe {
 
+// --starttls: never; when offered, the battery before and after STARTTLS; always, only after.
+enum class tls_use : std::uint8_t { never, when_offered, always };
+
 struct target_config {
   std::string target;        // as the user wrote it
   target_identity identity;  // address, port, local domains; banner_host comes from the banner
   battery_options battery;
-  smtp::client_config client;       // HELO name, PIPELINING use
+  smtp::client_config client;  // HELO name, PIPELINING use
+  tls_use starttls = tls_use::when_offered;
   int max_attempts = 2;             // per test, when the server closes the connection on us
   std::size_t max_connections = 0;  // per target; 0: the battery size + 2
 };
 
 struct probe_action {
   enum class type : std::uint8_t {
-    connect,  // open a new connection, then call connected() or connect_failed()
-    read,     // read under the reply deadline: received(), timed_out() or closed_by_peer()
-    settle,   // read under the settle period: received(), settled() or closed_by_peer()
-    done,     // report() is final
+    connect,    // open a new connection, then call connected() or connect_failed()
+    read,       // read under the reply deadline: received(), timed_out() or closed_by_peer()
+    settle,     // read under the settle period: received(), settled() or closed_by_peer()
+    start_tls,  // TLS handshake on the current connection: tls_started() or tls_failed()
+    done,       // report() is final
   };
   type next = type::connect;
   std::string send;    // write this on the current connection first
@@ -77,11 +86,14 @@ class target_probe {
   probe_action settled();
   probe_action timed_out();
   probe_action closed_by_peer();
+  probe_action tls_started();
+  probe_action tls_failed(std::string_view why);
 
   bool done() const { return done_; }
   // The report, classified; final once done().
   const target_report& report();
   const std::string& endpoint() const { return report_.endpoint; }
+  const std::string& banner_host() const { return report_.banner_host; }
 
  private:
   probe_action handle(smtp::client_step st);
@@ -92,6 +104,7 @@ class target_probe {
   void record(std::vector<smtp::command_reply> commands, std::string why_incomplete);
   void record_proxy(std::vector<smtp::command_reply> commands, std::string failure);
   void abandon_rest(std::string_view why);
+  void skip_tls_tests();
   void finish(probe_action& a);
   probe_action next_action(probe_action a);
 
@@ -105,6 +118,11 @@ class target_probe {
   std::size_t current_ = 0;
   std::size_t budget_ = 0;
   std::size_t reconnects_ = 0;
+  bool tls_active_ = false;               // the current connection is inside TLS
+  bool want_handshake_ = false;           // STARTTLS got 220: the shell's handshake is next
+  bool drop_ = false;                     // the current connection is unusable (a failed handshake)
+  std::string tls_unusable_;              // why the after-STARTTLS tests cannot run
+  bool tls_required_missing_ = false;     // --starttls always, and no STARTTLS offered
   int given_up_ = 0;                      // tests given up in a row (every attempt cut short)
   static constexpr int max_given_up = 3;  // then the rest is not run: the server won't answer
   bool want_connect_ = false;             // reconnect to go on with the battery

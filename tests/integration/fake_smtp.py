@@ -7,6 +7,7 @@ The baseline is a closed Postfix-like MX for example.test: postmaster@example.te
 every other recipient gets "554 5.7.1 Relay access denied". Subclasses change one thing.
 """
 import socket
+import ssl
 import threading
 import time
 
@@ -19,11 +20,13 @@ class FakeSmtp:
     hostname = "mx.example.test"
     pipelining = True
     greet_pause = 0.0  # seconds before the banner
+    tls_files = None   # (certificate, key): offer STARTTLS (RFC 3207)
 
     def __init__(self):
         self.lines = []          # (connection number, line) for every line received
         self.connections = 0
         self.data_seen = False   # a DATA or BDAT ever arrived
+        self.tls = set()         # connections inside TLS
         self._lock = threading.Lock()
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -39,6 +42,8 @@ class FakeSmtp:
 
     def ehlo(self, conn, arg):
         ext = ["PIPELINING", "SIZE 10240000", "8BITMIME"] if self.pipelining else ["8BITMIME"]
+        if self.tls_files and conn not in self.tls:
+            ext.append("STARTTLS")
         lines = [self.hostname] + ext
         return "".join(f"250-{l}\r\n" for l in lines[:-1]) + f"250 {lines[-1]}\r\n"
 
@@ -135,6 +140,15 @@ class FakeSmtp:
                     reply = "250 2.0.0 Ok\r\n"
                 elif verb == "NOOP":
                     reply = "250 2.0.0 Ok\r\n"
+                elif verb == "STARTTLS" and self.tls_files and conn not in self.tls:
+                    s.sendall(b"220 2.0.0 Ready to start TLS\r\n")
+                    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                    ctx.load_cert_chain(*self.tls_files)
+                    s = ctx.wrap_socket(s, server_side=True)
+                    f = s.makefile("rb")
+                    with self._lock:
+                        self.tls.add(conn)
+                    continue
                 elif verb == "QUIT":
                     s.sendall(b"221 2.0.0 Bye\r\n")
                     return
@@ -213,6 +227,19 @@ class PercentHackOnly(FakeSmtp):
         addr = arg[3:].strip().strip("<>").lower()
         local, _, domain = addr.rpartition("@")
         if domain == LOCAL and "%" in local and '"' not in local and "\\" not in local:
+            return "250 2.1.5 Ok\r\n"
+        return super().rcpt(conn, arg)
+
+
+class TlsClosed(FakeSmtp):
+    """A closed MX that offers STARTTLS (set tls_files first)."""
+
+
+class RelaysAfterTls(FakeSmtp):
+    """Refuses relaying in plain text, relays for anyone inside TLS (set tls_files first)."""
+
+    def rcpt(self, conn, arg):
+        if conn in self.tls:
             return "250 2.1.5 Ok\r\n"
         return super().rcpt(conn, arg)
 

@@ -378,3 +378,74 @@ def test_mx_domain_failures_are_inconclusive():
         assert "MX of nxdomain.example.test: no such domain" in reasons[2]
     finally:
         dns.stop()
+
+
+# ---- STARTTLS: the battery before and after it ----
+
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("tls")
+    cert, key = d / "cert.pem", d / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=mx.example.test", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=60)
+    return str(cert), str(key)
+
+
+def tls_fake(fake, cls, tls_files):
+    sub = type(cls.__name__ + "WithCert", (cls,), {"tls_files": tls_files})
+    return fake(sub)
+
+
+def test_starttls_closed_before_and_after(fake, tls_files):
+    srv = tls_fake(fake, fake_smtp.TlsClosed, tls_files)
+    out, doc = probe_json("--local-domain", "example.test", f"127.0.0.1:{srv.port}")
+    (t,) = doc["targets"]
+    assert (out.returncode, t["verdict"]) == (0, "CLOSED"), t["reasons"] + t["notes"]
+    ids = [x["id"] for x in t["tests"]]
+    assert "plain" in ids and "plain+tls" in ids and "proxy+tls" not in ids
+    assert all(x["outcome"] == "refused" for x in t["tests"] if x["id"].endswith("+tls")
+               and x["kind"] == "relay"), [(x["id"], x["detail"]) for x in t["tests"]]
+    assert "STARTTLS offered: the battery ran before and after it" in t["notes"]
+    assert by_id(t)["plain+tls"]["after_starttls"] and not by_id(t)["plain"]["after_starttls"]
+    assert srv.tls, "no TLS session was made"
+    assert not srv.data_seen
+
+
+def test_starttls_relay_only_inside_tls_is_open(fake, tls_files):
+    srv = tls_fake(fake, fake_smtp.RelaysAfterTls, tls_files)
+    out, doc = probe_json("--local-domain", "example.test", f"127.0.0.1:{srv.port}")
+    (t,) = doc["targets"]
+    assert (out.returncode, t["verdict"]) == (1, "OPEN"), t["reasons"]
+    accepted = [x["id"] for x in t["tests"] if x["kind"] == "relay" and x["outcome"] == "accepted"]
+    assert "plain+tls" in accepted
+    assert all(i.endswith("+tls") for i in accepted), accepted
+    assert not srv.data_seen
+
+
+def test_starttls_never_and_always(fake, tls_files):
+    srv = tls_fake(fake, fake_smtp.RelaysAfterTls, tls_files)
+    out, doc = probe_json("--starttls", "never", "--local-domain", "example.test",
+                          f"127.0.0.1:{srv.port}")
+    (t,) = doc["targets"]
+    assert t["verdict"] == "CLOSED" and not srv.tls
+    assert not any(x["id"].endswith("+tls") for x in t["tests"])
+    out, doc = probe_json("--starttls", "always", "--local-domain", "example.test",
+                          f"127.0.0.1:{srv.port}")
+    (t,) = doc["targets"]
+    assert t["verdict"] == "OPEN"
+    assert [x["id"] for x in t["tests"] if not x["id"].endswith("+tls")] == ["proxy"]
+    plain = fake(fake_smtp.FakeSmtp)
+    out, doc = probe_json("--starttls", "always", "--local-domain", "example.test",
+                          f"127.0.0.1:{plain.port}")
+    (t,) = doc["targets"]
+    assert (out.returncode, t["verdict"]) == (2, "INCONCLUSIVE")
+    assert "STARTTLS is not offered" in t["reasons"][0]
+
+
+def test_starttls_trace_shows_the_handshake(fake, tls_files):
+    srv = tls_fake(fake, fake_smtp.TlsClosed, tls_files)
+    out = probe("--trace", "--local-domain", "example.test", f"127.0.0.1:{srv.port}")
+    assert out.returncode == 0, out.stdout
+    assert f"127.0.0.1:{srv.port} > STARTTLS" in out.stderr
+    assert f"127.0.0.1:{srv.port} - TLS established: TLS" in out.stderr

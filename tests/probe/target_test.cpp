@@ -23,6 +23,7 @@ struct conn_state {
   bool xclient = false;
   bool in_mail = false;
   int errors = 0;
+  bool tls = false;
 };
 
 struct script {
@@ -31,6 +32,11 @@ struct script {
   };
   std::function<std::string(conn_state&, const std::string&)> respond;
   bool refuse_connect = false;
+  // STARTTLS, played by the harness: offered in EHLO until TLS is up; 220, or 454 when refused;
+  // the handshake succeeds unless handshake_fails.
+  bool offer_tls = false;
+  bool refuse_tls = false;
+  bool handshake_fails = false;
 };
 
 bool starts(const std::string& s, std::string_view p) {
@@ -95,7 +101,16 @@ run_result drive(const script& s, target_config cfg) {
         if (server_closed || silent) continue;
         ++st.n;
         if (starts(line, "PROXY ") && st.n == 1 && !s.respond) continue;
-        std::string r = s.respond(st, line);
+        std::string r;
+        if (line == "STARTTLS" && s.offer_tls && !st.tls) {
+          r = s.refuse_tls ? "454 4.7.0 TLS not available due to local problem\r\n"
+                           : "220 2.0.0 Ready to start TLS\r\n";
+        } else {
+          r = s.respond(st, line);
+          if (starts(line, "EHLO") && s.offer_tls && !st.tls && starts(r, "250-")) {
+            r.insert(r.find("\r\n") + 2, "250-STARTTLS\r\n");
+          }
+        }
         if (r.size() > hang_up.size() &&
             r.compare(r.size() - hang_up.size(), hang_up.size(), hang_up) == 0) {
           pending += r.substr(0, r.size() - hang_up.size());  // a last reply, then close
@@ -119,7 +134,7 @@ run_result drive(const script& s, target_config cfg) {
           a = p.connect_failed("Connection refused");
           continue;
         }
-        st = conn_state{st.conn + 1, 0, false, false, false, 0};
+        st = conn_state{st.conn + 1, 0, false, false, false, 0, false};
         open = true;
         server_closed = silent = false;
         const std::string g = s.greeting(st);
@@ -145,6 +160,16 @@ run_result drive(const script& s, target_config cfg) {
           a = p.settled();
         } else {
           a = p.timed_out();
+        }
+        continue;
+      case probe_action::type::start_tls:
+        EXPECT_TRUE(pending.empty()) << "bytes after the STARTTLS 220";
+        if (s.handshake_fails) {
+          a = p.tls_failed("handshake failure");
+        } else {
+          st.tls = true;
+          out.sent.push_back("#" + std::to_string(st.conn) + " <TLS>");
+          a = p.tls_started();
         }
         continue;
       case probe_action::type::done:
@@ -414,6 +439,100 @@ std::vector<target_case> cases() {
   add({"test domain is the target's own", open, own, verdict::inconclusive, "", false, false, 2});
 
   return out;
+}
+
+std::size_t count_tls(const target_report& r) {
+  std::size_t n = 0;
+  for (const auto& t : r.facts.results) n += t.test.after_starttls ? 1 : 0;
+  return n;
+}
+
+// STARTTLS: the battery again inside TLS, or a note when TLS cannot be had.
+TEST(TargetProbe, Starttls) {
+  script closed;
+  closed.offer_tls = true;
+  closed.respond = [](conn_state& st, const std::string& l) { return postfix_like(st, l); };
+  script after_tls_open = closed;
+  after_tls_open.respond = [](conn_state& st, const std::string& l) {
+    return postfix_like(st, l, [](const conn_state& s, const std::string&) {
+      return s.tls ? std::string("250 2.1.5 Ok\r\n") : std::string();
+    });
+  };
+  script refused = closed;
+  refused.refuse_tls = true;
+  script broken = closed;
+  broken.handshake_fails = true;
+  script no_tls = closed;
+  no_tls.offer_tls = false;
+  target_config always = config();
+  always.starttls = tls_use::always;
+  target_config never = config();
+  never.starttls = tls_use::never;
+
+  const std::size_t plain_tests = build_battery(
+                                      [] {
+                                        target_identity id;
+                                        id.address = *inet::ip_address::parse("127.0.0.1");
+                                        id.port = 2525;
+                                        id.banner_host = "mx.example.test";
+                                        id.local_domains = {"example.test"};
+                                        return id;
+                                      }(),
+                                      battery_options{})
+                                      .size();
+  const struct {
+    std::string name;
+    script s;
+    target_config cfg;
+    verdict want;
+    std::size_t want_tls_tests;
+    std::size_t want_tests;
+    std::string note_has;
+  } cases[] = {
+      {"closed before and after STARTTLS", closed, config(), verdict::closed, plain_tests - 1,
+       2 * plain_tests - 1, "STARTTLS offered: the battery ran before and after it"},
+      {"relays only inside TLS", after_tls_open, config(), verdict::open, plain_tests - 1,
+       2 * plain_tests - 1, ""},
+      {"STARTTLS refused: plain text only", refused, config(), verdict::closed, 0, plain_tests,
+       "STARTTLS was refused: 454 4.7.0 TLS not available due to local problem: the battery ran "
+       "in plain text only"},
+      {"handshake fails: plain text only", broken, config(), verdict::closed, 0, plain_tests,
+       "the TLS handshake failed: handshake failure: the battery ran in plain text only"},
+      {"--starttls always", closed, always, verdict::closed, plain_tests - 1, plain_tests,
+       "ran inside TLS"},
+      {"--starttls always, not offered", no_tls, always, verdict::inconclusive, 0, 0, ""},
+      {"--starttls never", closed, never, verdict::closed, 0, plain_tests, ""},
+  };
+  for (const auto& c : cases) {
+    const run_result r = drive(c.s, c.cfg);
+    EXPECT_EQ(name(r.report.result.v), name(c.want)) << "case: " << c.name << "\n"
+                                                     << reasons(r.report);
+    EXPECT_EQ(count_tls(r.report), c.want_tls_tests) << "case: " << c.name;
+    EXPECT_EQ(r.report.facts.results.size(), c.want_tests) << "case: " << c.name;
+    if (!c.note_has.empty()) {
+      EXPECT_NE(reasons(r.report).find(c.note_has), std::string::npos)
+          << "case: " << c.name << "\nwant: " << c.note_has << "\ngot:\n"
+          << reasons(r.report);
+    }
+    if (c.want == verdict::open) {
+      for (const auto& t : r.report.facts.results) {
+        if (t.outcome == test_outcome::accepted && t.test.kind == test_kind::relay) {
+          EXPECT_TRUE(t.test.after_starttls) << "case: " << c.name << ": " << t.test.id;
+        }
+      }
+    }
+    // After the handshake the client says EHLO again before anything else (RFC 3207 4.2).
+    for (std::size_t i = 0; i + 1 < r.sent.size(); ++i) {
+      if (r.sent[i].find(" <TLS>") != std::string::npos) {
+        EXPECT_NE(r.sent[i + 1].find(" EHLO "), std::string::npos)
+            << "case: " << c.name << ": after TLS came " << r.sent[i + 1];
+      }
+    }
+  }
+  const run_result never_run = drive(closed, never);
+  for (const auto& l : never_run.sent) {
+    EXPECT_EQ(l.find("STARTTLS"), std::string::npos) << "--starttls never sent " << l;
+  }
 }
 
 TEST(TargetProbe, Scripts) {
