@@ -30,6 +30,7 @@ struct serve_options {
   std::vector<std::string> dnsbl_zones;   // --dnsbl ZONE:TYPE:FILE[,FILE]... (rbldnsd's form)
   std::vector<std::string> dnsbl_listen;  // --dnsbl-listen ADDR: replaces dnsbld.listen
   log::format log_format = log::format::text;
+  bool syslog = false;
   std::chrono::seconds open_relay_warning_interval{3600};
 };
 int run_serve(const serve_options& opts);

@@ -48,6 +48,8 @@ int run(int argc, char** argv) {
   serve->add_option("--log-format", log_format, "Log lines on stderr: text or json")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
+  serve->add_flag("--syslog", serve_opts.syslog,
+                  "Log to syslog (facility mail) instead of stderr");
   serve
       ->add_option("--open-relay-warning-interval", warning_seconds,
                    "Seconds between the repeated open-relay warnings (allow_open_relay = true)")

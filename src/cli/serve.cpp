@@ -160,6 +160,7 @@ struct dnsbl_runtime {
 
 int run_serve(const serve_options& opts) {
   log::set_format(opts.log_format);
+  log::use_syslog(opts.syslog);
 
   // Block the signals in every thread (the io threads inherit the mask); the main thread takes
   // them with sigtimedwait, so a signal during start-up waits instead of killing us half-started.

@@ -1,5 +1,7 @@
 #include "core/log.hpp"
 
+#include <syslog.h>
+
 #include <unistd.h>
 
 #include <atomic>
@@ -116,6 +118,15 @@ std::string_view name_of(level l) {
   return "error";
 }
 
+namespace {
+std::atomic<bool> g_syslog{false};
+}  // namespace
+
+void use_syslog(bool on) {
+  if (on) ::openlog("mxguard", LOG_PID | LOG_NDELAY, LOG_MAIL);
+  g_syslog.store(on, std::memory_order_relaxed);
+}
+
 void set_format(format f) {
   g_format.store(f, std::memory_order_relaxed);
 }
@@ -140,6 +151,14 @@ std::string format_line(format f, level l, std::string_view message, long pid) {
 
 void write(level l, std::string_view message) {
   const std::string line = format_line(current_format(), l, message, static_cast<long>(::getpid()));
+  if (g_syslog.load(std::memory_order_relaxed)) {
+    // syslog adds its own tag and pid: send the escaped message (or the JSON object) only.
+    std::string body = line.substr(0, line.size() - 1);
+    if (current_format() == format::text) body = body.substr(body.find(": ", body.find("]: ") + 3) + 2);
+    const int priority = l == level::error ? LOG_ERR : l == level::warn ? LOG_WARNING : LOG_INFO;
+    ::syslog(priority, "%s", body.c_str());
+    return;
+  }
   std::size_t done = 0;
   while (done < line.size()) {
     const ssize_t n = ::write(STDERR_FILENO, line.data() + done, line.size() - done);

@@ -28,6 +28,9 @@ std::string_view name_of(level l);  // "info", "warn", "error"
 void set_format(format f);
 format current_format();
 
+// Send lines to syslog(3) (facility mail, tagged "mxguard" with the pid) instead of stderr.
+void use_syslog(bool on);
+
 // The line written for one event, newline included. Pure: the tests call it directly.
 std::string format_line(format f, level l, std::string_view message, long pid);
 

@@ -14,6 +14,8 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <mutex>
+#include <unordered_set>
 #include <system_error>
 
 namespace mx::queue {
@@ -96,6 +98,51 @@ bool safe_component(std::string_view name) {
   return policy::valid_mailbox_name(name);
 }
 
+// Mailbox directories already checked (created, real directories), so a delivery costs no
+// mkdir/lstat once its mailbox exists. Shared by every session; only reachable locked. On any
+// failure the caller forgets the entry and checks again, so a mailbox removed at run time heals.
+class checked_dirs {
+ public:
+  bool contains(const std::string& box) {
+    std::lock_guard lock(mu_);
+    return set_.count(box) != 0;
+  }
+  void add(const std::string& box) {
+    std::lock_guard lock(mu_);
+    if (set_.size() > 100000) set_.clear();  // bounded: a huge domain just re-checks
+    set_.insert(box);
+  }
+  void forget(const std::string& box) {
+    std::lock_guard lock(mu_);
+    set_.erase(box);
+  }
+
+ private:
+  std::mutex mu_;
+  std::unordered_set<std::string> set_;
+};
+
+checked_dirs& known_mailboxes() {
+  static checked_dirs dirs;
+  return dirs;
+}
+
+// Makes <root>/<domain>/<name>/{tmp,new,cur}, refusing symlinks; cached once checked.
+expected<std::string, spool_error> mailbox_dir(const std::string& root, const policy::mailbox_ref& mb) {
+  if (!safe_component(mb.domain) || !safe_component(mb.name)) {
+    return unexpected(spool_error{"refusing unsafe mailbox path " + mb.domain + "/" + mb.name});
+  }
+  const std::string domain_dir = root + "/" + mb.domain;
+  std::string box = domain_dir + "/" + mb.name;
+  if (known_mailboxes().contains(box)) return box;
+  int err = 0;
+  for (const std::string& dir : {domain_dir, box, box + "/tmp", box + "/new", box + "/cur"}) {
+    if (!ensure_dir(dir, err)) return unexpected(sys_error("mkdir", dir, err));
+  }
+  known_mailboxes().add(box);
+  return box;
+}
+
 }  // namespace
 
 std::string unique_name(std::string_view hostname) {
@@ -115,22 +162,21 @@ maildir_store::maildir_store(std::string root, std::string hostname)
 expected<staged_file, spool_error> maildir_store::stage(const policy::mailbox_ref& first,
                                                         std::string_view head,
                                                         std::string_view body) {
-  if (!safe_component(first.domain) || !safe_component(first.name)) {
-    return unexpected(spool_error{"refusing unsafe mailbox path " + first.domain + "/" + first.name});
-  }
-  const std::string domain_dir = root_ + "/" + first.domain;
-  const std::string box = domain_dir + "/" + first.name;
-  int err = 0;
-  for (const std::string& dir : {domain_dir, box, box + "/tmp", box + "/new", box + "/cur"}) {
-    if (!ensure_dir(dir, err)) return unexpected(sys_error("mkdir", dir, err));
-  }
   staged_file f;
   f.base_name = unique_name(hostname_);
-  f.tmp_path = box + "/tmp/" + f.base_name;
-  auto written = write_new_file(f.tmp_path, {}, head, body);
-  if (!written) return unexpected(written.error());
-  f.size = *written;
-  return f;
+  // Twice at most: a mailbox removed since it was cached is made again on the second try.
+  for (int attempt = 0;; ++attempt) {
+    auto box = mailbox_dir(root_, first);
+    if (!box) return unexpected(box.error());
+    f.tmp_path = *box + "/tmp/" + f.base_name;
+    auto written = write_new_file(f.tmp_path, {}, head, body);
+    if (written) {
+      f.size = *written;
+      return f;
+    }
+    known_mailboxes().forget(*box);
+    if (attempt == 1) return unexpected(written.error());
+  }
 }
 
 expected<std::vector<std::string>, spool_error> maildir_store::publish(
@@ -141,24 +187,18 @@ expected<std::vector<std::string>, spool_error> maildir_store::publish(
   };
   const std::string final_name = fmt::format("{},S={}", file.base_name, file.size);
   for (const auto& mb : mailboxes) {
-    if (!safe_component(mb.domain) || !safe_component(mb.name)) {
+    auto box = mailbox_dir(root_, mb);
+    if (!box) {
       undo();
-      return unexpected(spool_error{"refusing unsafe mailbox path " + mb.domain + "/" + mb.name});
+      return unexpected(box.error());
     }
-    const std::string box = root_ + "/" + mb.domain + "/" + mb.name;
-    int err = 0;
-    for (const std::string& dir : {root_ + "/" + mb.domain, box, box + "/tmp", box + "/new", box + "/cur"}) {
-      if (!ensure_dir(dir, err)) {
-        undo();
-        return unexpected(sys_error("mkdir", dir, err));
-      }
-    }
-    const std::string target = box + "/new/" + final_name;
+    const std::string target = *box + "/new/" + final_name;
     if (::link(file.tmp_path.c_str(), target.c_str()) != 0) {
       const int e = errno;
       if (e == EEXIST && std::find(linked.begin(), linked.end(), target) != linked.end()) {
         continue;  // the same mailbox twice (two addresses, one mailbox): one copy
       }
+      known_mailboxes().forget(*box);
       undo();
       return unexpected(sys_error("link", target, e));
     }

@@ -80,6 +80,20 @@ TEST(maildir_store, same_mailbox_twice_is_one_delivery) {
   EXPECT_EQ(files_in(t.path / "example.test/catchall/new").size(), 1u);
 }
 
+TEST(maildir_store, mailbox_removed_between_deliveries_is_made_again) {
+  temp_dir t;
+  maildir_store store(t.path.string(), "mx");
+  const policy::mailbox_ref box{"example.test", "dave"};
+  for (int round = 0; round < 3; ++round) {
+    auto staged = store.stage(box, "", "x\r\n");  // a stale cache entry is retried inside
+    ASSERT_TRUE(staged) << "round " << round << ": " << staged.error().message;
+    auto linked = store.publish(*staged, {box});
+    ASSERT_TRUE(linked) << "round " << round << ": " << linked.error().message;
+    EXPECT_EQ(files_in(t.path / "example.test/dave/new").size(), 1u) << "round " << round;
+    fs::remove_all(t.path / "example.test/dave");  // an admin removes the mailbox
+  }
+}
+
 TEST(maildir_store, refuses_unsafe_paths_and_symlinks) {
   temp_dir t;
   maildir_store store(t.path.string(), "mx");
