@@ -4,12 +4,19 @@
 // XCLIENT), STARTTLS or QUIT, and settle/timeout/EOF are injected pseudo-randomly. Invariants:
 // every write is whole CRLF lines with no bare CR, LF or NUL; no line is DATA or BDAT; nothing is
 // written after close; every failed/closed event really ends the session.
+// With config bit 0x10 the stream drives a whole probe::target_probe instead (connections,
+// reconnects, STARTTLS, the PROXY probe), whose actions are answered pseudo-randomly: it must
+// finish, stay within its connection budget, never write DATA, and its JSON output must stay
+// free of raw control characters whatever the server said.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <functional>
 #include <string>
 #include <string_view>
 
+#include "probe/output.hpp"
+#include "probe/target.hpp"
 #include "smtp/client_session.hpp"
 
 namespace {
@@ -40,6 +47,63 @@ void check_write(const std::string& w) {
   }
 }
 
+void drive_target(std::uint8_t config, std::string_view stream,
+                  const std::function<std::uint32_t()>& next) {
+  mx::probe::target_config cfg;
+  cfg.target = "192.0.2.1:25";
+  cfg.identity.address = mx::inet::ip_address::parse("192.0.2.1");
+  cfg.identity.local_domains = {"example.test"};
+  cfg.battery.token = "t0";
+  cfg.client.helo = "probe.example";
+  cfg.client.pipelining = (config & 1) == 0;
+  cfg.starttls = (config & 0x20)   ? mx::probe::tls_use::always
+                 : (config & 0x40) ? mx::probe::tls_use::never
+                                   : mx::probe::tls_use::when_offered;
+  mx::probe::target_probe p(cfg);
+  mx::probe::probe_action a = p.start();
+  std::size_t pos = 0;
+  std::size_t connects = 0;
+  using T = mx::probe::probe_action::type;
+  for (int steps = 0; steps < 20000; ++steps) {
+    check_write(a.send);
+    switch (a.next) {
+      case T::connect:
+        ++connects;
+        a = (next() % 16 == 0) ? p.connect_failed("refused") : p.connected();
+        continue;
+      case T::read:
+      case T::settle: {
+        const std::uint32_t r = next();
+        if (pos < stream.size() && r % 32 != 0) {
+          const std::size_t n = 1 + next() % 61;
+          a = p.received(stream.substr(pos, n));
+          pos += n;
+        } else if (r % 2 == 0) {
+          a = p.closed_by_peer();
+        } else {
+          a = a.next == T::settle ? p.settled() : p.timed_out();
+        }
+        continue;
+      }
+      case T::start_tls:
+        a = (next() % 4 == 0) ? p.tls_failed("handshake failure") : p.tls_started();
+        continue;
+      case T::done:
+        break;
+    }
+    break;
+  }
+  check(p.done());
+  const mx::probe::target_report& report = p.report();
+  check(report.connections == connects);
+  check(report.connections <= report.facts.results.size() + 2 || report.facts.results.empty());
+  for (const auto& t : report.facts.results) check(t.attempts <= 2);
+  const std::string json = mx::probe::format_json({report});
+  for (char c : json) check(static_cast<unsigned char>(c) >= 0x20 || c == '\n');
+  const std::string table = mx::probe::format_table(report);
+  for (char c : table) check(static_cast<unsigned char>(c) >= 0x20 || c == '\n');
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -58,6 +122,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return rng;
   };
   const std::string_view stream(reinterpret_cast<const char*>(data + 2), size - 2);
+  if (data[0] & 0x10) {
+    drive_target(data[0], stream, next);
+    return 0;
+  }
 
   mx::smtp::client_session s(cfg);
   bool closed = false;

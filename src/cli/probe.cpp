@@ -113,7 +113,8 @@ int run_probe(int argc, char** argv) {
                  "Seconds to wait for each reply (greeting pauses and tarpits exist)")
       ->check(CLI::Range(0.05, 3600.0))
       ->capture_default_str();
-  app.add_option("--delay", delay_ms, "Milliseconds between commands to one target")
+  app.add_option("--delay", delay_ms,
+                 "Milliseconds between two writes to one target (a command, or a pipelined group)")
       ->check(CLI::Range(0L, 600000L))
       ->capture_default_str();
   app.add_option("--starttls", starttls,
