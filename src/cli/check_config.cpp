@@ -30,6 +30,29 @@ int run_check_config(const std::string& config_path, bool show) {
   }
   const config::config* cfg = &loaded->cfg;
   if (show) fmt::print("{}\n", config::effective_toml(*cfg));
+  if (!cfg->has_smtpd && !cfg->has_dnsbld) {
+    fmt::print(stderr, "{}: declares no service ([smtpd] or [dnsbld])\n", config_path);
+    return exit_invalid;
+  }
+  if (cfg->has_dnsbld) {
+    // The zone data must load as serve would load it; bad lines are warnings, as in rbldnsd.
+    auto plan = make_dnsbl_plan(cfg, {}, {});
+    if (!plan) {
+      fmt::print(stderr, "{}\n", plan.error());
+      return exit_invalid;
+    }
+    auto data = load_dnsbl(*plan);
+    if (!data) {
+      fmt::print(stderr, "{}\n", data.error());
+      return exit_invalid;
+    }
+    for (const auto& w : data->warnings) fmt::print(stderr, "warning: {}\n", w);
+    for (const auto& line : data->summary) fmt::print("dnsbld: {}\n", line);
+  }
+  if (!cfg->has_smtpd) {
+    fmt::print("no [smtpd] section: no relay policy to prove\n");
+    return exit_ok;
+  }
   const auto proof = policy::prove_relay_safety(config::relay_policy(*cfg), cfg->smtpd.hostname);
   if (proof.safe()) {
     fmt::print("{}\n", safe_summary(proof));

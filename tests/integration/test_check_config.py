@@ -137,3 +137,35 @@ def test_config_option_is_required(run):
     r = run("check-config")
     assert r.returncode == 2, r.stdout + r.stderr
     assert "--config" in r.stderr
+
+
+DNSBLD_ONLY = """\
+[dnsbld]
+listen = ["127.0.0.1:0"]
+[[dnsbld.zone]]
+name = "bl.example.test"
+datasets = ["ip4set:{data}"]
+"""
+
+
+def test_dnsbld_only_config_loads_its_zone_data(run, write_config, tmp_path):
+    data = tmp_path / "relays.txt"
+    data.write_text(":127.0.0.2:Listed\n192.0.2.0/24\n203.0.113.7\n")
+    r = run("check-config", "--config", write_config(DNSBLD_ONLY.format(data=data)))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "dnsbld: zone bl.example.test: 1 dataset, 2 entries" in r.stdout, r.stdout
+    assert "no [smtpd] section: no relay policy to prove" in r.stdout
+    assert "relay-safe" not in r.stdout  # nothing to prove: no claim made
+
+
+def test_dnsbld_missing_data_file_is_invalid(run, write_config, tmp_path):
+    missing = tmp_path / "nope.txt"
+    r = run("check-config", "--config", write_config(DNSBLD_ONLY.format(data=missing)))
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert str(missing) in r.stderr and "bl.example.test" in r.stderr, r.stderr
+
+
+def test_config_declaring_no_service_is_invalid(run, write_config):
+    r = run("check-config", "--config", write_config("# nothing\n"))
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "declares no service" in r.stderr
