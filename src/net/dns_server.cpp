@@ -1,4 +1,5 @@
 #include "net/dns_server.hpp"
+#include "net/asio_inet.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -37,20 +38,6 @@ constexpr std::size_t udp_batch = 64;
 constexpr std::size_t udp_max_query = 4096;  // longer datagrams are dropped
 constexpr std::size_t tcp_round = 64;        // messages answered per write
 constexpr int udp_wake_ms = 200;             // how soon a UDP thread notices stop()
-
-inet::ip_address to_inet(const asio::ip::address& a) {
-  inet::ip_address out;
-  if (a.is_v4()) {
-    out.fam = inet::ip_address::family::v4;
-    const auto b = a.to_v4().to_bytes();
-    std::copy(b.begin(), b.end(), out.bytes.begin());
-  } else {
-    out.fam = inet::ip_address::family::v6;
-    const auto b = a.to_v6().to_bytes();
-    std::copy(b.begin(), b.end(), out.bytes.begin());
-  }
-  return out;
-}
 
 tcp::endpoint to_asio(const inet::ip_address& a, std::uint16_t port) {
   if (a.is_v4()) {

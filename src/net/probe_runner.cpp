@@ -1,4 +1,5 @@
 #include "net/probe_runner.hpp"
+#include "net/asio_inet.hpp"
 
 #include <ares.h>
 #include <arpa/inet.h>
@@ -32,20 +33,6 @@ using asio::ip::tcp;
 using clock_type = std::chrono::steady_clock;
 using namespace asio::experimental::awaitable_operators;
 constexpr auto as_tuple = asio::experimental::as_tuple(use_awaitable);
-
-inet::ip_address to_inet(const asio::ip::address& a) {
-  inet::ip_address out;
-  if (a.is_v4()) {
-    out.fam = inet::ip_address::family::v4;
-    const auto b = a.to_v4().to_bytes();
-    std::copy(b.begin(), b.end(), out.bytes.begin());
-  } else {
-    out.fam = inet::ip_address::family::v6;
-    const auto b = a.to_v6().to_bytes();
-    std::copy(b.begin(), b.end(), out.bytes.begin());
-  }
-  return out;
-}
 
 tcp::endpoint to_asio(const inet::ip_address& ip, std::uint16_t port) {
   const inet::ip_address u = ip.unmapped();

@@ -1,4 +1,5 @@
 #include "net/smtp_server.hpp"
+#include "net/asio_inet.hpp"
 
 #include <asio.hpp>
 #include <asio/experimental/as_tuple.hpp>
@@ -27,20 +28,6 @@ using asio::use_awaitable;
 using asio::ip::tcp;
 using clock_type = std::chrono::steady_clock;
 constexpr auto as_tuple = asio::experimental::as_tuple(use_awaitable);
-
-inet::ip_address to_inet(const asio::ip::address& a) {
-  inet::ip_address out;
-  if (a.is_v4()) {
-    out.fam = inet::ip_address::family::v4;
-    const auto b = a.to_v4().to_bytes();
-    std::copy(b.begin(), b.end(), out.bytes.begin());
-  } else {
-    out.fam = inet::ip_address::family::v6;
-    const auto b = a.to_v6().to_bytes();
-    std::copy(b.begin(), b.end(), out.bytes.begin());
-  }
-  return out;
-}
 
 tcp::endpoint to_asio(const inet::endpoint& e) {
   if (e.address.is_v4()) {
