@@ -248,16 +248,19 @@ client_step client_session::settled() {
   return out;
 }
 
+// After QUIT, silence or a closed connection is the normal end, not a failure.
+client_step& client_session::closed_after_quit(client_step& out) {
+  state_ = state::closed;
+  outstanding_.clear();
+  out.events.push_back(make_event(client_event::type::closed));
+  out.close = true;
+  return out;
+}
+
 client_step client_session::timeout() {
   client_step out;
   if (state_ == state::closed) return out;
-  if (state_ == state::quitting) {
-    state_ = state::closed;
-    outstanding_.clear();
-    out.events.push_back(make_event(client_event::type::closed));
-    out.close = true;
-    return out;
-  }
+  if (state_ == state::quitting) return closed_after_quit(out);
   std::string waiting = "the greeting";
   if (!outstanding_.empty()) {
     const auto& p = outstanding_.front();
@@ -273,13 +276,7 @@ client_step client_session::timeout() {
 client_step client_session::disconnected() {
   client_step out;
   if (state_ == state::closed) return out;
-  if (state_ == state::quitting) {
-    state_ = state::closed;
-    outstanding_.clear();
-    out.events.push_back(make_event(client_event::type::closed));
-    out.close = true;
-    return out;
-  }
+  if (state_ == state::quitting) return closed_after_quit(out);
   std::string detail = "the server closed the connection";
   if (state_ == state::greeting) {
     detail += " before the greeting";

@@ -173,6 +173,7 @@ class client_session {
   const std::optional<reply>& hello_reply() const { return hello_reply_; }
 
  private:
+  client_step& closed_after_quit(client_step& out);
   enum class state : std::uint8_t {
     greeting,  // waiting for the banner
     settling,  // banner seen, waiting for settled()
