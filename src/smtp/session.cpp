@@ -1,6 +1,6 @@
 #include "smtp/session.hpp"
 
-#include "core/base64.hpp"
+#include "smtp/sasl.hpp"
 
 #include <fmt/format.h>
 
@@ -701,36 +701,32 @@ void server_session::do_auth(step& out, std::string_view args) {
   const std::string_view mechanism = args.substr(0, sp);
   const std::string_view initial =
       sp == std::string_view::npos ? std::string_view() : trim_spaces(args.substr(sp + 1));
-  auto decode = [&](std::string_view text) -> std::optional<std::string> {
-    if (text == "=") return std::string();  // RFC 4954 4: "=" is an empty initial response
-    return base64::decode(text);
-  };
   if (iequals(mechanism, "PLAIN")) {
     if (initial.empty()) {
       auth_stage_ = auth_stage::plain;
-      respond(out, reply{334, "", {""}});
+      respond(out, sasl::plain_challenge());
       return;
     }
-    auto decoded = decode(initial);
+    auto decoded = sasl::decode_response(initial, sasl::response_kind::initial);
     if (!decoded) {
-      fail(out, reply::make(501, "5.5.2", "Cannot decode response"));
+      fail(out, decoded.error());
       return;
     }
     auth_finish(out, *decoded);
   } else if (iequals(mechanism, "LOGIN")) {
     if (initial.empty()) {
       auth_stage_ = auth_stage::login_user;
-      respond(out, reply{334, "", {base64::encode("Username:")}});
+      respond(out, sasl::login_user_challenge());
       return;
     }
-    auto user = decode(initial);
+    auto user = sasl::decode_response(initial, sasl::response_kind::initial);
     if (!user) {
-      fail(out, reply::make(501, "5.5.2", "Cannot decode response"));
+      fail(out, user.error());
       return;
     }
     auth_login_user_ = std::move(*user);
     auth_stage_ = auth_stage::login_password;
-    respond(out, reply{334, "", {base64::encode("Password:")}});
+    respond(out, sasl::login_password_challenge());
   } else if (mechanism.empty()) {
     fail(out, reply::make(501, "5.5.4", "Syntax: AUTH mechanism"));
   } else {
@@ -741,13 +737,10 @@ void server_session::do_auth(step& out, std::string_view args) {
 void server_session::auth_input(step& out, std::string_view line) {
   const auth_stage stage = auth_stage_;
   auth_stage_ = auth_stage::none;
-  if (line == "*") {  // RFC 4954 4: the client cancels
-    fail(out, reply::make(501, "5.7.0", "Authentication aborted"));
-    return;
-  }
-  auto decoded = base64::decode(line);
+  auto decoded = sasl::decode_response(line, sasl::response_kind::continuation);
   if (!decoded) {
-    fail(out, reply::make(501, "5.5.2", "Cannot decode response"));
+    auth_login_user_.clear();
+    fail(out, decoded.error());
     return;
   }
   switch (stage) {
@@ -757,15 +750,16 @@ void server_session::auth_input(step& out, std::string_view line) {
     case auth_stage::login_user:
       auth_login_user_ = std::move(*decoded);
       auth_stage_ = auth_stage::login_password;
-      respond(out, reply{334, "", {base64::encode("Password:")}});
+      respond(out, sasl::login_password_challenge());
       return;
     case auth_stage::login_password: {
-      auth_request req{"LOGIN", std::move(auth_login_user_), std::move(*decoded)};
+      auto login = sasl::finish_login(std::move(auth_login_user_), std::move(*decoded));
       auth_login_user_.clear();
-      if (req.user.empty() || req.user.find('\0') != std::string::npos) {
-        fail(out, reply::make(501, "5.5.2", "Invalid LOGIN response"));
+      if (!login) {
+        fail(out, login.error());
         return;
       }
+      auth_request req{"LOGIN", std::move(login->user), std::move(login->password)};
       pending_ = req;
       out.request = std::move(req);
       return;
@@ -775,23 +769,14 @@ void server_session::auth_input(step& out, std::string_view line) {
   }
 }
 
-// PLAIN (RFC 4616): [authzid] NUL authcid NUL passwd. Acting for another identity (authzid not
-// empty and not the user itself) is not offered.
+// PLAIN (RFC 4616), decoded by smtp/sasl: no proxy authorization.
 void server_session::auth_finish(step& out, std::string_view plain) {
-  const std::size_t a = plain.find('\0');
-  const std::size_t b = a == std::string_view::npos ? a : plain.find('\0', a + 1);
-  if (b == std::string_view::npos || plain.find('\0', b + 1) != std::string_view::npos) {
-    fail(out, reply::make(501, "5.5.2", "Invalid PLAIN response"));
+  auto creds = sasl::parse_plain(plain);
+  if (!creds) {
+    fail(out, creds.error());
     return;
   }
-  const std::string_view authzid = plain.substr(0, a);
-  const std::string_view user = plain.substr(a + 1, b - a - 1);
-  const std::string_view password = plain.substr(b + 1);
-  if (user.empty() || (!authzid.empty() && authzid != user)) {
-    fail(out, reply::make(501, "5.5.2", "Invalid PLAIN response"));
-    return;
-  }
-  auth_request req{"PLAIN", std::string(user), std::string(password)};
+  auth_request req{"PLAIN", std::move(creds->authcid), std::move(creds->password)};
   pending_ = req;
   out.request = std::move(req);
 }
