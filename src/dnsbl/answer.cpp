@@ -88,6 +88,10 @@ class responder {
       case dns::rr_type::maila:
         return refuse(outcome::notimp, dns::rcode::notimp);
       case dns::rr_type::axfr:
+        // RFC 5936 4.2: AXFR over UDP is not defined (BIND answers FORMERR too). Over TCP the
+        // shell serves the peers it allows (transfer.hpp); whoever reaches here is refused.
+        if (opts_.via == transport::udp) return refuse(outcome::formerr, dns::rcode::formerr);
+        return refuse(outcome::refused, dns::rcode::refused);
       case dns::rr_type::ixfr:
         return refuse(outcome::refused, dns::rcode::refused);
       default:

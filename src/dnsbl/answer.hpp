@@ -13,7 +13,8 @@
 //   Query name case is echoed as sent (0x20); answers point at the question's name.
 //   Malformed query: FORMERR when a header was read, dropped otherwise; responses are dropped
 //     (no reflection loops). Opcode other than QUERY: NOTIMP. QTYPE OPT: FORMERR; TSIG, MAILA,
-//     MAILB: NOTIMP; AXFR and IXFR: REFUSED (transfers are the shell's job).
+//     MAILB: NOTIMP; AXFR over UDP: FORMERR (RFC 5936 4.2); AXFR over TCP and IXFR: REFUSED
+//     (the shell serves AXFR to the peers it allows, see transfer.hpp).
 //   EDNS0 (RFC 6891): a query with OPT gets OPT back with our payload size and the DO bit echoed
 //     (RFC 3225 3); version > 0 gets BADVERS. The UDP limit is the client's payload size, at
 //     least 512 and at most ours; 512 without EDNS0. When the answer does not fit, the response

@@ -111,6 +111,19 @@ class dnset_leaf final : public leaf {
         groups_(std::move(groups)) {}
 
   std::size_t entry_count() const override { return plain_.size() + wild_.size(); }
+  // The exact entries (c.a), then the wildcards (c.b).
+  bool next_name(walk_cursor& c, name_entry& out) const override {
+    const bool wild = c.a >= plain_.size();
+    const name_table& t = wild ? wild_ : plain_;
+    std::size_t& i = wild ? c.b : c.a;
+    if (i >= t.size()) return false;
+    out.reversed = t.key(i);
+    out.wildcard = wild;
+    out.excluded = t.groups[i] == excluded_value;
+    out.values = out.excluded ? std::span<const std::uint32_t>() : groups_.get(t.groups[i]);
+    ++i;
+    return true;
+  }
   std::size_t memory_bytes() const override {
     return plain_.memory_bytes() + wild_.memory_bytes() + listed_.memory_bytes() +
            groups_.memory_bytes() + values().memory_bytes();

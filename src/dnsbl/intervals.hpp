@@ -157,6 +157,26 @@ class interval_table {
     return lo_[static_cast<std::size_t>(r - hi_.begin())] <= hi;
   }
 
+  // The intervals in key order, singles and longer ones merged: a and b are the positions in
+  // each (start both at 0). False at the end.
+  bool next(std::size_t& a, std::size_t& b, K& lo, K& hi,
+            std::span<const std::uint32_t>& values) const {
+    const bool has_single = a < single_.size();
+    const bool has_range = b < lo_.size();
+    if (!has_single && !has_range) return false;
+    if (has_single && (!has_range || single_[a] < lo_[b])) {
+      lo = hi = single_[a];
+      values = groups_.get(single_group_.empty() ? single_common_ : single_group_[a]);
+      ++a;
+      return true;
+    }
+    lo = lo_[b];
+    hi = hi_[b];
+    values = groups_.get(group_[b]);
+    ++b;
+    return true;
+  }
+
   std::size_t singles() const { return single_.size(); }
   std::size_t intervals() const { return lo_.size(); }
   std::size_t memory_bytes() const {

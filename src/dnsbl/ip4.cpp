@@ -36,6 +36,14 @@ class ip4_leaf final : public leaf {
   std::size_t memory_bytes() const override {
     return table_.memory_bytes() + values().memory_bytes();
   }
+  bool next_run(walk_cursor& c, ip_run& out) const override {
+    std::uint32_t lo = 0;
+    std::uint32_t hi = 0;
+    if (!table_.next(c.a, c.b, lo, hi, out.values)) return false;
+    out.lo = {0, lo};
+    out.hi = {0, hi};
+    return true;
+  }
 
  protected:
   match find(const lookup_key& key) const override {
@@ -67,6 +75,12 @@ class ip4tset_leaf final : public leaf {
   std::size_t memory_bytes() const override {
     return addrs_.capacity() * sizeof(std::uint32_t) + index_.memory_bytes() +
            values().memory_bytes();
+  }
+  bool next_run(walk_cursor& c, ip_run& out) const override {
+    if (c.a >= addrs_.size()) return false;
+    out.lo = out.hi = {0, addrs_[c.a++]};
+    out.values = listed_default().values;
+    return true;
   }
 
  protected:

@@ -48,6 +48,9 @@ class ip6_leaf final : public leaf {
   std::size_t memory_bytes() const override {
     return table_.memory_bytes() + values().memory_bytes();
   }
+  bool next_run(walk_cursor& c, ip_run& out) const override {
+    return table_.next(c.a, c.b, out.lo, out.hi, out.values);
+  }
 
  protected:
   match find(const lookup_key& key) const override {
@@ -78,6 +81,38 @@ class ip6tset_leaf final : public leaf {
   std::size_t memory_bytes() const override {
     return prefixes_.capacity() * sizeof(std::uint64_t) + excluded_.capacity() * sizeof(u128) +
            values().memory_bytes();
+  }
+  // Each /64 in turn, cut around its excluded /128s: c.a is the prefix, c.b the next exclusion;
+  // when c.mid, c.pos is an excluded address of the current /64 and the walk goes on after it.
+  bool next_run(walk_cursor& c, ip_run& out) const override {
+    while (c.a < prefixes_.size()) {
+      const u128 first{prefixes_[c.a], 0};
+      const u128 last{prefixes_[c.a], ~0ULL};
+      u128 lo = first;
+      if (c.mid) {
+        c.mid = false;
+        if (c.pos == last) {
+          ++c.a;
+          continue;
+        }
+        lo = key_traits<u128>::next(c.pos);
+      }
+      while (c.b < excluded_.size() && excluded_[c.b] < lo) ++c.b;
+      out.values = listed_default().values;
+      if (c.b < excluded_.size() && excluded_[c.b] <= last) {
+        c.pos = excluded_[c.b++];
+        c.mid = true;
+        if (c.pos == lo) continue;
+        out.lo = lo;
+        out.hi = key_traits<u128>::prev(c.pos);
+        return true;
+      }
+      out.lo = lo;
+      out.hi = last;
+      ++c.a;
+      return true;
+    }
+    return false;
   }
 
  protected:

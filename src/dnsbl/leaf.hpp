@@ -25,6 +25,7 @@
 #include <string_view>
 #include <utility>
 
+#include "dnsbl/intervals.hpp"
 #include "dnsbl/text.hpp"
 #include "dnsbl/values.hpp"
 
@@ -75,6 +76,32 @@ struct lookup_key {
 
 enum class found : std::uint8_t { nothing, exists, listed };
 
+// Walking a set's entries in order, for zone transfers (transfer.hpp). The cursor is opaque to
+// the caller: start from walk_cursor{} and hand it back unchanged.
+struct walk_cursor {
+  std::size_t a = 0;
+  std::size_t b = 0;
+  u128 pos{};
+  bool mid = false;
+};
+
+// A run of listed addresses [lo, hi] sharing one value group; IPv4 addresses are in lo.lo and
+// hi.lo. Runs come in increasing order and never overlap; exclusions are gaps between them.
+struct ip_run {
+  u128 lo{};
+  u128 hi{};
+  std::span<const std::uint32_t> values;
+};
+
+// A dnset entry: its name as stored (labels reversed, each with its length octet), whether it
+// is "*.name", and its values, or excluded ("!").
+struct name_entry {
+  std::string_view reversed;
+  bool wildcard = false;
+  bool excluded = false;
+  std::span<const std::uint32_t> values;
+};
+
 struct match {
   found what = found::nothing;
   std::span<const std::uint32_t> values;  // value indices, when listed
@@ -104,6 +131,12 @@ class leaf {
   std::uint32_t ttl() const { return ttl_; }
   const value_pool& values() const { return values_; }
   std::uint32_t default_value() const { return default_value_; }
+  bool test_points() const { return test_points_; }
+
+  // The data as loaded (test points not applied): IP sets give runs (key_family ip4 or ip6),
+  // dnset gives entries; false at the end, or for the other kind.
+  virtual bool next_run(walk_cursor& /*cursor*/, ip_run& /*out*/) const { return false; }
+  virtual bool next_name(walk_cursor& /*cursor*/, name_entry& /*out*/) const { return false; }
 
   virtual std::size_t entry_count() const = 0;
   virtual std::size_t memory_bytes() const = 0;

@@ -178,7 +178,7 @@ inline decoded decode(const std::vector<std::uint8_t>& m) {
                      "\"";
           at += 1 + len;
         }
-      } else if (rr.type == rr_type::ns) {
+      } else if (rr.type == rr_type::ns || rr.type == rr_type::cname) {
         std::size_t at = pos;
         auto n = read_name(m, at);
         if (!n || at != end) {
