@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <utility>
 
 namespace mx::probe {
@@ -78,9 +79,28 @@ target_probe::target_probe(target_config cfg) : cfg_(std::move(cfg)) {
   report_.facts.test_domain = cfg_.battery.test_domain;
   cfg_.client.settle_after_greeting = false;
   budget_ = 2;  // until the battery is known
+  if (cfg_.part == probe_part::proxy) {
+    // The PROXY envelope names only the sender and the test domain: no need for the banner.
+    session_ok_ = true;  // the session itself is the main machine's business
+    for (auto& t : build_battery(cfg_.identity, cfg_.battery)) {
+      if (!t.preamble.empty()) battery_.push_back(std::move(t));
+    }
+    for (const auto& t : battery_) {
+      test_result r;
+      r.test = t;
+      r.detail = "not run";
+      results_.push_back(std::move(r));
+    }
+    budget_ = 1;
+    want_proxy_ = true;
+  }
 }
 
 probe_action target_probe::start() {
+  if (cfg_.part == probe_part::proxy && battery_.empty()) {
+    done_ = true;  // no PROXY probe for this target (no address, or --no-spoofing)
+    return probe_action{probe_action::type::done, {}, false};
+  }
   report_.connections = 1;
   return probe_action{probe_action::type::connect, {}, false};
 }
@@ -220,7 +240,8 @@ void target_probe::on_event(const smtp::client_event& ev, probe_action& a) {
       }
       record(ev.commands, "");
       ++current_;
-      run_next(a);
+      if (inflight_ > 0) --inflight_;
+      if (inflight_ == 0) run_next(a);
       return;
     case T::unsolicited:
       if (proxy_conn_ && !proxy_answer_ && !finishing_) {
@@ -244,6 +265,12 @@ void target_probe::on_event(const smtp::client_event& ev, probe_action& a) {
       run_next(a);
       return;
     case T::closed:
+      // QUIT went with the last batch for this connection; the PROXY probe is still to come.
+      if (session_ok_ && !proxy_conn_ && !finishing_ && !want_connect_ && !want_proxy_ &&
+          current_ < battery_.size()) {
+        want_proxy_ = !battery_[current_].preamble.empty();
+        want_connect_ = !want_proxy_;
+      }
       return;
   }
 }
@@ -266,6 +293,9 @@ void target_probe::first_ready() {
                     report_.local_domain));
   }
   battery_ = build_battery(cfg_.identity, cfg_.battery);
+  if (cfg_.part == probe_part::main) {
+    std::erase_if(battery_, [](const test_case& t) { return !t.preamble.empty(); });
+  }
   if (cfg_.starttls != tls_use::never && report_.caps.starttls) {
     std::vector<test_case> plain;
     std::vector<test_case> own_connection;  // the PROXY probe: plain text, last
@@ -319,8 +349,36 @@ void target_probe::run_next(probe_action& a) {
       a.send += conn_->quit().send;
       return;
     }
-    auto st = conn_->submit(smtp::envelope{t.xclient, t.mail, {t.rcpt}});
+    // The batch: this test and the next ones alike (same side of STARTTLS, no PROXY header), up
+    // to pipeline_tests when the server pipelines; one test otherwise, as nothing would be saved.
+    const std::size_t cap = cfg_.client.pipelining && conn_->caps().pipelining
+                                ? std::max<std::size_t>(1, cfg_.pipeline_tests)
+                                : 1;
+    const bool tls_side = t.after_starttls;
+    std::vector<smtp::envelope> batch;
+    std::size_t k = current_;
+    while (k < battery_.size() && batch.size() < cap) {
+      const test_case& u = battery_[k];
+      if (!u.preamble.empty() || u.after_starttls != tls_side) break;
+      smtp::envelope env{u.xclient, u.mail, {u.rcpt}};
+      if (auto why = smtp::client_session::invalid(env)) {
+        if (k != current_) break;  // it leads the next batch, and is dropped there
+        results_[current_].detail = "not run: " + *why;
+        ++current_;
+        ++k;
+        continue;
+      }
+      batch.push_back(std::move(env));
+      ++k;
+      if (!u.xclient.empty()) break;  // XCLIENT changes the session: nothing after it
+    }
+    if (batch.empty()) continue;
+    // Nothing left for this connection after the batch: QUIT goes with it.
+    bool last = true;
+    for (std::size_t j = k; j < battery_.size() && last; ++j) last = !battery_[j].preamble.empty();
+    auto st = conn_->submit(batch, last);
     if (st) {
+      inflight_ = batch.size();
       a.send += st->send;
       return;
     }
@@ -328,6 +386,12 @@ void target_probe::run_next(probe_action& a) {
     ++current_;
   }
   finish(a);
+}
+
+void target_probe::add_part(const target_report& proxy_part) {
+  report_.connections += proxy_part.connections;
+  if (!session_ok_ || tls_required_missing_) return;
+  for (const auto& r : proxy_part.facts.results) results_.push_back(r);
 }
 
 void target_probe::finish(probe_action& a) {
@@ -372,6 +436,7 @@ void target_probe::abandon_rest(std::string_view why) {
 }
 
 void target_probe::on_failed(const smtp::client_event& ev) {
+  inflight_ = 0;  // the rest of the batch was not answered: it runs again, if at all
   const std::string what = ev.detail.empty()
                                ? std::string(smtp::describe(ev.failure))
                                : fmt::format("{}: {}", smtp::describe(ev.failure), ev.detail);

@@ -5,11 +5,19 @@
 // against scripted servers.
 //
 // Order: one connection, EHLO, then the battery is built from the banner hostname; tests run one
-// envelope each, with RSET between them, on the same connection; when STARTTLS is offered (and
-// allowed), STARTTLS, a TLS handshake by the shell, EHLO, and the battery again inside TLS; the
-// PROXY probe last, on a connection of its own (its header must be the first bytes); QUIT at the
-// end. If STARTTLS is refused or the handshake fails, the TLS copies are dropped with a note
+// envelope each, with RSET between them, on the same connection; when the server offers
+// PIPELINING, up to `pipeline_tests` consecutive tests share one write (their replies come back in
+// order, so each is still judged from its own), and QUIT goes in the last one; when STARTTLS is
+// offered (and allowed), STARTTLS, a TLS handshake by the shell, EHLO, and the battery again inside
+// TLS; the PROXY probe last, on a connection of its own (its header must be the first bytes); QUIT
+// at the end. If STARTTLS is refused or the handshake fails, the TLS copies are dropped with a note
 // (--starttls always: INCONCLUSIVE).
+// Parts: the PROXY probe's connection need not wait for the main session. The shell may run two
+// machines side by side, one with part = main (everything but the PROXY probe) and one with
+// part = proxy (only it: its envelope needs nothing the banner tells), and then hand the second's
+// report to the first's add_part(): the same report as part = all gives, a few round trips
+// sooner (one difference: the PROXY probe then runs even when the main session gave up before
+// reaching it, so it can only add evidence). The target then sees two connections at once.
 // Reconnection: when the server closes the connection or says 421 in a test, the test runs once
 // more on a new connection (max_attempts), within a per-target connection budget; after three
 // tests in a row given up that way, the rest is not run. A timeout ends
@@ -37,6 +45,9 @@ namespace mx::probe {
 // --starttls: never; when offered, the battery before and after STARTTLS; always, only after.
 enum class tls_use : std::uint8_t { never, when_offered, always };
 
+// Which tests this machine runs: all of them, or one side of a split run (see above).
+enum class probe_part : std::uint8_t { all, main, proxy };
+
 struct target_config {
   std::string target;        // as the user wrote it
   target_identity identity;  // address, port, local domains; banner_host comes from the banner
@@ -45,6 +56,9 @@ struct target_config {
   tls_use starttls = tls_use::when_offered;
   int max_attempts = 2;             // per test, when the server closes the connection on us
   std::size_t max_connections = 0;  // per target; 0: the battery size + 2
+  // Tests per write when the server offers PIPELINING (RFC 2920); 1: one test per write.
+  std::size_t pipeline_tests = 16;
+  probe_part part = probe_part::all;
 };
 
 struct probe_action {
@@ -89,6 +103,11 @@ class target_probe {
   probe_action tls_started();
   probe_action tls_failed(std::string_view why);
 
+  // part = main only, once both machines are done and before report(): the part = proxy
+  // machine's tests and connections join this report (not when this session never started: a
+  // single run would not have probed PROXY then either).
+  void add_part(const target_report& proxy_part);
+
   bool done() const { return done_; }
   // The report, classified; final once done().
   const target_report& report();
@@ -116,6 +135,7 @@ class target_probe {
   std::vector<test_case> battery_;
   std::vector<test_result> results_;  // one per battery row
   std::size_t current_ = 0;
+  std::size_t inflight_ = 0;  // tests of the submitted batch not yet reported
   std::size_t budget_ = 0;
   std::size_t reconnects_ = 0;
   bool tls_active_ = false;               // the current connection is inside TLS

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <iterator>
 #include <utility>
 
 namespace mx::smtp {
@@ -301,32 +302,50 @@ client_step client_session::tls_started() {
   return out;
 }
 
-expected<client_step, std::string> client_session::submit(const envelope& env) {
-  if (state_ != state::ready) return unexpected(std::string("the session is not ready"));
-  if (env.forward_paths.empty()) return unexpected(std::string("an envelope needs a RCPT"));
+std::optional<std::string> client_session::invalid(const envelope& env) {
+  if (env.forward_paths.empty()) return std::string("an envelope needs a RCPT");
   auto check = [](std::string_view what, std::string_view s) -> std::optional<std::string> {
     if (!clean_text(s)) return fmt::format("{} holds CR, LF or NUL", what);
     if (s.size() > max_argument) return fmt::format("{} is over {} octets", what, max_argument);
     return std::nullopt;
   };
-  if (auto e = check("XCLIENT", env.xclient)) return unexpected(*e);
-  if (auto e = check("MAIL FROM", env.reverse_path)) return unexpected(*e);
+  if (auto e = check("XCLIENT", env.xclient)) return e;
+  if (auto e = check("MAIL FROM", env.reverse_path)) return e;
   for (const auto& fp : env.forward_paths) {
-    if (auto e = check("RCPT TO", fp)) return unexpected(*e);
+    if (auto e = check("RCPT TO", fp)) return e;
+  }
+  return std::nullopt;
+}
+
+expected<client_step, std::string> client_session::submit(std::span<const envelope> batch,
+                                                          bool quit_after) {
+  if (state_ != state::ready) return unexpected(std::string("the session is not ready"));
+  if (batch.empty()) return unexpected(std::string("no envelope"));
+  for (const auto& env : batch) {
+    if (auto e = invalid(env)) return unexpected(*e);
   }
 
   plan_.clear();
+  env_end_.clear();
+  env_done_ = 0;
   next_ = 0;
+  quit_after_ = quit_after;
+  quit_sent_ = false;
   auto plan = [this](command_kind k, std::string line) {
     plan_.push_back(command_reply{k, std::move(line), false, std::nullopt});
   };
-  if (transaction_open_) plan(command_kind::rset, "RSET");
-  if (!env.xclient.empty()) {
-    plan(command_kind::xclient, "XCLIENT " + env.xclient);
-    plan(command_kind::ehlo, "EHLO " + cfg_.helo);  // XCLIENT restarts the session
+  for (std::size_t k = 0; k < batch.size(); ++k) {
+    const envelope& env = batch[k];
+    // Every envelope after the first follows a MAIL: RSET, as between separate submits.
+    if (k > 0 || transaction_open_) plan(command_kind::rset, "RSET");
+    if (!env.xclient.empty()) {
+      plan(command_kind::xclient, "XCLIENT " + env.xclient);
+      plan(command_kind::ehlo, "EHLO " + cfg_.helo);  // XCLIENT restarts the session
+    }
+    plan(command_kind::mail, "MAIL FROM:" + env.reverse_path);
+    for (const auto& fp : env.forward_paths) plan(command_kind::rcpt, "RCPT TO:" + fp);
+    env_end_.push_back(plan_.size());
   }
-  plan(command_kind::mail, "MAIL FROM:" + env.reverse_path);
-  for (const auto& fp : env.forward_paths) plan(command_kind::rcpt, "RCPT TO:" + fp);
 
   state_ = state::exchange;
   client_step out;
@@ -358,6 +377,8 @@ client_step client_session::quit() {
       state_ = state::closed;
       outstanding_.clear();
       plan_.clear();
+      env_end_.clear();
+      env_done_ = 0;
       out.events.push_back(make_event(client_event::type::closed));
       out.close = true;
       return out;
@@ -376,35 +397,74 @@ void client_session::send_command(client_step& out, command_kind kind, std::stri
 }
 
 void client_session::send_next_group(client_step& out) {
-  if (next_ >= plan_.size()) {
-    finish_exchange(out);
-    return;
-  }
+  if (next_ >= plan_.size()) return;
   auto groupable = [](command_kind k) {
     return k == command_kind::rset || k == command_kind::mail || k == command_kind::rcpt;
   };
   const bool pipeline = cfg_.pipelining && caps_.pipelining;
-  do {
+  // RFC 2920 3.1: RSET, MAIL and RCPT anywhere in a group; a command whose reply changes what
+  // comes next (XCLIENT, EHLO) may close one.
+  bool open_group = pipeline;
+  while (next_ < plan_.size()) {
     auto& c = plan_[next_];
     c.sent = true;
     send_command(out, c.kind, c.line, next_);
     ++next_;
-    if (!pipeline || !groupable(c.kind)) break;
-  } while (next_ < plan_.size() && groupable(plan_[next_].kind));
+    if (!pipeline || !groupable(c.kind)) {
+      open_group = false;
+      break;
+    }
+  }
+  if (quit_after_ && open_group && next_ >= plan_.size()) {
+    // QUIT may end a group too: its reply comes with the last envelope's.
+    send_command(out, command_kind::quit, "QUIT", session_command);
+    quit_sent_ = true;
+  }
 }
 
-void client_session::skip_rest() {
-  next_ = plan_.size();
+// A refused MAIL, XCLIENT or EHLO after XCLIENT: the rest of that envelope is not sent (RCPT
+// after a refused MAIL would only be 503); the batch's other envelopes still run.
+void client_session::skip_envelope_of(std::size_t index) {
+  for (const std::size_t end : env_end_) {
+    if (index < end) {
+      next_ = std::max(next_, end);
+      return;
+    }
+  }
 }
 
-void client_session::finish_exchange(client_step& out) {
-  client_event ev;
-  ev.what = client_event::type::exchange_done;
-  ev.commands = std::move(plan_);
+// Reports every envelope whose commands are all answered or skipped, in order.
+void client_session::report_finished(client_step& out) {
+  while (env_done_ < env_end_.size()) {
+    const std::size_t begin = env_done_ == 0 ? 0 : env_end_[env_done_ - 1];
+    const std::size_t end = env_end_[env_done_];
+    if (next_ < end) return;  // some of it still to send
+    if (!outstanding_.empty() && outstanding_.front().index != session_command &&
+        outstanding_.front().index < end) {
+      return;  // some of it still to be answered
+    }
+    client_event ev;
+    ev.what = client_event::type::exchange_done;
+    ev.commands.assign(std::make_move_iterator(plan_.begin() + static_cast<std::ptrdiff_t>(begin)),
+                       std::make_move_iterator(plan_.begin() + static_cast<std::ptrdiff_t>(end)));
+    out.events.push_back(std::move(ev));
+    ++env_done_;
+  }
+}
+
+void client_session::finish_batch(client_step& out) {
   plan_.clear();
+  env_end_.clear();
+  env_done_ = 0;
   next_ = 0;
-  state_ = state::ready;
-  out.events.push_back(std::move(ev));
+  if (quit_sent_) {
+    state_ = state::quitting;  // its reply is the one still due
+  } else if (quit_after_) {
+    start_quit(out);
+  } else {
+    state_ = state::ready;
+  }
+  quit_after_ = quit_sent_ = false;
 }
 
 void client_session::fail(client_step& out, client_failure why, std::string detail,
@@ -414,9 +474,17 @@ void client_session::fail(client_step& out, client_failure why, std::string deta
   ev.failure = why;
   ev.detail = std::move(detail);
   ev.answer = std::move(answer);
-  ev.commands = std::move(plan_);
+  if (env_done_ < env_end_.size()) {  // the first unfinished envelope of the batch
+    const std::size_t begin = env_done_ == 0 ? 0 : env_end_[env_done_ - 1];
+    ev.commands.assign(
+        std::make_move_iterator(plan_.begin() + static_cast<std::ptrdiff_t>(begin)),
+        std::make_move_iterator(plan_.begin() + static_cast<std::ptrdiff_t>(env_end_[env_done_])));
+  }
   plan_.clear();
+  env_end_.clear();
+  env_done_ = 0;
   next_ = 0;
+  quit_after_ = quit_sent_ = false;
   outstanding_.clear();
   state_ = state::closed;
   out.events.push_back(std::move(ev));
@@ -539,19 +607,24 @@ void client_session::on_exchange_reply(client_step& out, std::size_t index, repl
   switch (c.kind) {
     case command_kind::xclient:
     case command_kind::mail:
-      if (!positive) skip_rest();  // RCPT after a refused MAIL would only be 503
+      if (!positive) skip_envelope_of(index);
       break;
     case command_kind::ehlo:
       if (positive) {
         caps_ = parse_ehlo(*c.answer);
       } else {
-        skip_rest();
+        skip_envelope_of(index);
       }
       break;
     default:
       break;
   }
-  if (outstanding_.empty()) send_next_group(out);
+  report_finished(out);
+  if (env_done_ >= env_end_.size()) {
+    finish_batch(out);
+  } else if (outstanding_.empty()) {
+    send_next_group(out);
+  }
 }
 
 }  // namespace mx::smtp

@@ -17,8 +17,11 @@
 //    answering a PROXY header as if it were a command).
 //  - What the client sends never holds CR, LF or NUL: submit() refuses such envelopes, and the
 //    HELO name is cleaned at construction, so a caller cannot inject a second command (DATA).
-//  - PIPELINING (RFC 2920) is used only when advertised, and only for RSET, MAIL and RCPT; EHLO,
-//    XCLIENT, STARTTLS and QUIT always travel alone and wait for their reply.
+//  - PIPELINING (RFC 2920) is used only when advertised. RSET, MAIL and RCPT may go anywhere in a
+//    group (2920 3.1), so the envelopes of one batch share a write; XCLIENT, EHLO and QUIT only
+//    ever end a group (their reply changes what comes next), and STARTTLS travels alone. Replies
+//    come back in command order (2920 3.1), so each one is attributed to its envelope by position.
+//    Without PIPELINING every command waits for the previous reply.
 //  - A 421 at any point means the server is closing: the exchange is reported as interrupted and
 //    the session ends (RFC 5321 3.8).
 // RFCs: 5321 (3.1 greeting, 3.2 EHLO/HELO, 3.3 transactions, 3.8 421, 4.1.1 commands, 4.2 reply
@@ -31,6 +34,7 @@
 #include <cstdint>
 #include <deque>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -159,7 +163,19 @@ class client_session {
 
   // Requests, valid when ready(). submit() refuses an envelope holding CR, LF or NUL, or one
   // with no RCPT, or when the session is not ready; it never sends DATA or BDAT.
-  expected<client_step, std::string> submit(const envelope& env);
+  expected<client_step, std::string> submit(const envelope& env) {
+    return submit(std::span<const envelope>(&env, 1));
+  }
+  // A batch: the envelopes one after another, RSET between them, each reported by its own
+  // exchange_done, in order. With PIPELINING the whole batch is one write (fewer round trips; a
+  // refused MAIL then still gets its RCPTs answered, 503 as a rule, which judge nothing).
+  // quit_after: QUIT after the last envelope, in the same write when the last group allows it
+  // (then `closed` follows the last exchange_done). A failure reports the first unfinished
+  // envelope's commands; the later ones of the batch are simply not reported.
+  expected<client_step, std::string> submit(std::span<const envelope> batch,
+                                            bool quit_after = false);
+  // Why submit() would refuse this envelope (CR, LF, NUL, no RCPT, too long); nullopt when fine.
+  static std::optional<std::string> invalid(const envelope& env);
   expected<client_step, std::string> starttls();
   client_step quit();  // QUIT when connected; just close otherwise
 
@@ -197,8 +213,9 @@ class client_session {
   void on_exchange_reply(client_step& out, std::size_t index, reply r);
   void send_command(client_step& out, command_kind kind, std::string line, std::size_t index);
   void send_next_group(client_step& out);
-  void skip_rest();
-  void finish_exchange(client_step& out);
+  void skip_envelope_of(std::size_t index);
+  void report_finished(client_step& out);
+  void finish_batch(client_step& out);
   void fail(client_step& out, client_failure why, std::string detail,
             std::optional<reply> answer = std::nullopt);
   void start_quit(client_step& out);
@@ -210,9 +227,13 @@ class client_session {
   std::optional<reply> greeting_;
   std::optional<reply> hello_reply_;
   std::deque<pending> outstanding_;
-  std::vector<command_reply> plan_;  // the envelope in progress
-  std::size_t next_ = 0;             // first unsent command of plan_
-  bool transaction_open_ = false;    // a MAIL was sent since the last EHLO/RSET: RSET first
+  std::vector<command_reply> plan_;   // the batch in progress, every envelope's commands
+  std::vector<std::size_t> env_end_;  // one past each envelope's last command in plan_
+  std::size_t env_done_ = 0;          // envelopes of the batch already reported
+  std::size_t next_ = 0;              // first unsent command of plan_
+  bool quit_after_ = false;           // QUIT once the batch is done
+  bool quit_sent_ = false;            // ... and it went in the batch's last group
+  bool transaction_open_ = false;     // a MAIL was sent since the last EHLO/RSET: RSET first
 };
 
 }  // namespace mx::smtp

@@ -74,17 +74,23 @@ std::string postfix_like(
 
 struct run_result {
   target_report report;
-  std::vector<std::string> sent;  // every line the probe wrote, "#n " prefixed by connection
+  std::vector<std::string> sent;    // every line the probe wrote, "#n " prefixed by connection
+  std::vector<std::string> writes;  // every write, "#n " prefixed, lines joined by '|'
   int connections = 0;
   std::vector<std::string> actions;
 };
 
-run_result drive(const script& s, target_config cfg) {
+// `before_report`: called on the machine once it is done, before report() (add_part).
+// `first_conn`: the number of the first connection (scripts may key on it).
+run_result drive(
+    const script& s, target_config cfg,
+    const std::function<void(target_probe&, const run_result&)>& before_report = nullptr,
+    int first_conn = 0) {
   run_result out;
   target_probe p(std::move(cfg));
   probe_action a = p.start();
   conn_state st;
-  st.conn = -1;
+  st.conn = first_conn - 1;
   std::string pending;
   bool open = false;
   bool server_closed = false;
@@ -92,6 +98,11 @@ run_result drive(const script& s, target_config cfg) {
   for (int guard = 0; guard < 20000; ++guard) {
     if (!a.send.empty()) {
       EXPECT_TRUE(open) << "wrote on a closed connection: " << a.send;
+      std::string joined = a.send.substr(0, a.send.size() - 2);
+      for (std::size_t i = 0; (i = joined.find("\r\n", i)) != std::string::npos;) {
+        joined.replace(i, 2, "|");
+      }
+      out.writes.push_back("#" + std::to_string(st.conn) + " " + joined);
       std::size_t pos = 0;
       while (pos < a.send.size()) {
         const auto crlf = a.send.find("\r\n", pos);
@@ -173,6 +184,7 @@ run_result drive(const script& s, target_config cfg) {
         }
         continue;
       case probe_action::type::done:
+        if (before_report) before_report(p, out);
         out.report = p.report();
         return out;
     }
@@ -624,6 +636,182 @@ TEST(TargetProbe, RetryAfterDisconnect) {
   EXPECT_EQ(plain->attempts, 2);
   EXPECT_EQ(name(plain->outcome), name(test_outcome::refused));
   EXPECT_EQ(name(r.report.result.v), name(verdict::closed)) << reasons(r.report);
+}
+
+// Every test's outcome, in battery order: what must not change with the way tests are sent.
+// With `mask`, a test `mask` never ran shows as "-" (the PROXY probe beside the main session
+// runs even when the main session gave up before reaching it: more evidence, not less).
+std::string outcomes(const target_report& r, const target_report* mask = nullptr) {
+  std::string out;
+  for (std::size_t i = 0; i < r.facts.results.size(); ++i) {
+    const auto& t = r.facts.results[i];
+    const bool masked = mask && i < mask->facts.results.size() &&
+                        mask->facts.results[i].test.id == t.test.id &&
+                        mask->facts.results[i].attempts == 0;
+    out += t.test.id + "=" + (masked ? std::string("-") : std::string(name(t.outcome))) + " ";
+  }
+  return out;
+}
+
+// The PROXY probe run beside the main session (part main + part proxy, joined by add_part). The
+// proxy part's connection is numbered after the main session's, as in a single run, so scripts
+// that key on connection numbers treat it the same.
+run_result drive_split(const script& s, target_config cfg) {
+  target_config proxy_cfg = cfg;
+  proxy_cfg.part = probe_part::proxy;
+  cfg.part = probe_part::main;
+  run_result proxy;
+  run_result main = drive(s, cfg, [&](target_probe& p, const run_result& so_far) {
+    proxy = drive(s, proxy_cfg, nullptr, so_far.connections);
+    p.add_part(proxy.report);
+  });
+  main.connections += proxy.connections;
+  main.sent.insert(main.sent.end(), proxy.sent.begin(), proxy.sent.end());
+  return main;
+}
+
+// Pipelining several tests per write, and running the PROXY probe beside the main session, save
+// round trips only: every scripted server gets the same verdict and the same outcome per test as
+// with one test per write and the PROXY probe after the main session.
+TEST(TargetProbe, BatchingAndSplitKeepVerdicts) {
+  for (const auto& c : cases()) {
+    target_config one = c.cfg;
+    one.pipeline_tests = 1;
+    const run_result want = drive(c.s, one);
+    const std::string want_outcomes = outcomes(want.report);
+    struct variant {
+      std::string name;
+      run_result got;
+      bool split = false;
+    };
+    target_config batched = c.cfg;
+    batched.pipeline_tests = 16;
+    target_config all_at_once = c.cfg;
+    all_at_once.pipeline_tests = 64;
+    const variant variants[] = {
+        {"16 per write", drive(c.s, batched)},
+        {"64 per write", drive(c.s, all_at_once)},
+        {"16 per write, PROXY beside", drive_split(c.s, batched), true},
+        {"1 per write, PROXY beside", drive_split(c.s, one), true},
+    };
+    for (const auto& v : variants) {
+      EXPECT_EQ(name(v.got.report.result.v), name(want.report.result.v))
+          << "case: " << c.name << ", " << v.name << "\n"
+          << reasons(v.got.report);
+      if (v.split) {
+        EXPECT_EQ(outcomes(v.got.report, &want.report), outcomes(want.report, &want.report))
+            << "case: " << c.name << ", " << v.name;
+      } else {
+        EXPECT_EQ(outcomes(v.got.report), want_outcomes) << "case: " << c.name << ", " << v.name;
+      }
+      EXPECT_EQ(v.got.report.result.accepts_all, want.report.result.accepts_all)
+          << "case: " << c.name << ", " << v.name;
+      EXPECT_EQ(v.got.report.result.unsafe_parsing, want.report.result.unsafe_parsing)
+          << "case: " << c.name << ", " << v.name;
+      EXPECT_EQ(v.got.report.connections, static_cast<std::size_t>(v.got.connections))
+          << "case: " << c.name << ", " << v.name;
+      EXPECT_LE(v.got.report.connections, v.got.report.facts.results.size() + 2)
+          << "case: " << c.name << ", " << v.name;
+      for (const auto& l : v.got.sent) {
+        const std::string cmd = l.substr(l.find(' ') + 1);
+        EXPECT_FALSE(starts(cmd, "DATA") || starts(cmd, "BDAT"))
+            << "case: " << c.name << ", " << v.name << ": " << l;
+      }
+    }
+  }
+}
+
+// With PIPELINING, tests share writes and QUIT rides in the last one; without it, one command
+// per write as before.
+TEST(TargetProbe, WritesPerConnection) {
+  script closed;
+  closed.respond = [](conn_state& st, const std::string& l) { return postfix_like(st, l); };
+  script no_pipelining;
+  no_pipelining.respond = [](conn_state& st, const std::string& l) {
+    std::string r = postfix_like(st, l);
+    if (starts(l, "EHLO")) r = "250-mx.example.test\r\n250 8BITMIME\r\n";
+    return r;
+  };
+  target_config no_spoof = config();
+  no_spoof.battery.spoofing = false;  // the last test is a plain one: QUIT can join it
+  no_spoof.pipeline_tests = 16;
+  const std::size_t tests = drive(closed, no_spoof).report.facts.results.size();
+  ASSERT_GT(tests, 16u);
+  const std::size_t batches = (tests + 15) / 16;
+  const struct {
+    std::string name;
+    script s;
+    target_config cfg;
+    std::size_t want_writes;
+    std::string want_last;  // the end of the last write
+  } rows[] = {
+      {"16 per write, QUIT in the last", closed, no_spoof, 1 + batches, "|QUIT"},
+      {"no PIPELINING: one command per write", no_pipelining, no_spoof, 3 * tests + 1, "QUIT"},
+  };
+  for (const auto& row : rows) {
+    const run_result r = drive(row.s, row.cfg);
+    EXPECT_EQ(r.writes.size(), row.want_writes) << "case: " << row.name;
+    ASSERT_FALSE(r.writes.empty()) << "case: " << row.name;
+    const std::string& last = r.writes.back();
+    EXPECT_EQ(last.substr(last.size() - std::min(last.size(), row.want_last.size())), row.want_last)
+        << "case: " << row.name << ", last write: " << last;
+    EXPECT_EQ(name(r.report.result.v), name(verdict::closed)) << "case: " << row.name;
+  }
+}
+
+// A hang-up inside a batch: the test it cut runs again, and so do the later tests of the batch
+// (never answered), once each, on the next connection.
+TEST(TargetProbe, HangUpInsideABatch) {
+  script s;
+  s.respond = [](conn_state& st, const std::string& l) {
+    if (st.conn == 0 && l == "RCPT TO:<relaytest@example.net>") return hang_up;
+    return postfix_like(st, l);
+  };
+  target_config cfg = config();
+  cfg.pipeline_tests = 16;
+  const run_result r = drive(s, cfg);
+  const test_result* plain = result_of(r.report, "plain");
+  ASSERT_NE(plain, nullptr);
+  EXPECT_EQ(plain->attempts, 2);
+  bool after = false;
+  for (const auto& t : r.report.facts.results) {
+    if (after) {
+      EXPECT_EQ(t.attempts, 1) << t.test.id;
+      EXPECT_NE(t.outcome, test_outcome::not_completed) << t.test.id << ": " << t.detail;
+    }
+    after = after || t.test.id == "plain";
+  }
+  EXPECT_EQ(name(r.report.result.v), name(verdict::closed)) << reasons(r.report);
+  EXPECT_EQ(r.connections, 3);  // the first, the reconnection, the PROXY probe
+}
+
+// The PROXY part alone: one connection, the header first; nothing at all without an address.
+TEST(TargetProbe, ProxyPart) {
+  script closed;
+  closed.respond = [](conn_state& st, const std::string& l) { return postfix_like(st, l); };
+  target_config cfg = config();
+  cfg.part = probe_part::proxy;
+  const run_result r = drive(closed, cfg);
+  ASSERT_EQ(r.report.facts.results.size(), 1u);
+  EXPECT_EQ(r.report.facts.results[0].test.id, "proxy");
+  EXPECT_EQ(name(r.report.facts.results[0].outcome), name(test_outcome::refused));
+  ASSERT_FALSE(r.sent.empty());
+  EXPECT_EQ(r.sent.front(), "#0 PROXY TCP4 127.0.0.1 127.0.0.1 40025 2525");
+  EXPECT_EQ(r.connections, 1);
+
+  target_config v6 = config();
+  v6.part = probe_part::proxy;
+  v6.identity.address = *inet::ip_address::parse("::1");
+  const run_result r6 = drive(closed, v6);
+  ASSERT_FALSE(r6.sent.empty());
+  EXPECT_EQ(r6.sent.front(), "#0 PROXY TCP6 ::1 ::1 40025 2525");
+
+  target_config none = config();
+  none.part = probe_part::proxy;
+  none.battery.spoofing = false;
+  const run_result r0 = drive(closed, none);
+  EXPECT_EQ(r0.connections, 0);
+  EXPECT_TRUE(r0.report.facts.results.empty());
 }
 
 }  // namespace

@@ -146,9 +146,11 @@ TEST(ParseEhlo, Table) {
 
 // One action of the shell in a dialogue.
 struct act {
-  enum kind_t { server, submit, quit, timeout, eof, settled, starttls, tls } kind;
-  std::string bytes;  // server
-  envelope env = {};  // submit
+  enum kind_t { server, submit, batch, quit, timeout, eof, settled, starttls, tls } kind;
+  std::string bytes;                // server
+  envelope env = {};                // submit
+  std::vector<envelope> envs = {};  // batch
+  bool quit_after = false;          // batch
 };
 
 act do_(act::kind_t k) {
@@ -159,6 +161,13 @@ act srv(std::string b) {
 }
 act sub(std::string mail, std::vector<std::string> rcpts, std::string xclient = "") {
   return {act::submit, "", envelope{std::move(xclient), std::move(mail), std::move(rcpts)}};
+}
+
+act bat(std::vector<envelope> envs, bool quit_after) {
+  return {act::batch, "", envelope{}, std::move(envs), quit_after};
+}
+envelope env(std::string mail, std::string rcpt, std::string xclient = "") {
+  return envelope{std::move(xclient), std::move(mail), {std::move(rcpt)}};
 }
 
 std::string describe_event(const client_event& e) {
@@ -366,6 +375,66 @@ std::vector<dialogue_case> dialogue_cases() {
        {srv(banner)},
        {"> EHLO aDATA, greeting 220"},
        dirty_helo},
+      {"a batch in one write, QUIT with it, one done per envelope",
+       {srv(banner), srv(ehlo_pipe),
+        bat({env("<a@x.example>", "<b@y.example>"), env("<>", "<c@y.example>")}, true),
+        srv("250 ok\r\n554 no\r\n250 ok\r\n"), srv("250 ok\r\n250 ok\r\n221 bye\r\n")},
+       {"> EHLO probe.example, greeting 220", "ready",
+        "> MAIL FROM:<a@x.example>|RCPT TO:<b@y.example>|RSET|MAIL FROM:<>|RCPT "
+        "TO:<c@y.example>|QUIT",
+        "done MAIL:250 RCPT:554", "done RSET:250 MAIL:250 RCPT:250, closed, close"}},
+      {"a batch without QUIT: ready again, RSET before the next",
+       {srv(banner), srv(ehlo_pipe),
+        bat({env("<a@x.example>", "<b@y.example>"), env("<>", "<c@y.example>")}, false),
+        srv("250 ok\r\n554 no\r\n250 ok\r\n250 ok\r\n250 ok\r\n"),
+        sub("<a@x.example>", {"<d@y.example>"})},
+       {"> EHLO probe.example, greeting 220", "ready",
+        "> MAIL FROM:<a@x.example>|RCPT TO:<b@y.example>|RSET|MAIL FROM:<>|RCPT TO:<c@y.example>",
+        "done MAIL:250 RCPT:554, done RSET:250 MAIL:250 RCPT:250",
+        "> RSET|MAIL FROM:<a@x.example>|RCPT TO:<d@y.example>"}},
+      {"a batch, MAIL refused in the first: its RCPT answered, the second judged alone",
+       {srv(banner), srv(ehlo_pipe),
+        bat({env("<a@x.example>", "<b@y.example>"), env("<>", "<c@y.example>")}, true),
+        srv("553 5.1.8 no\r\n503 5.5.1 need MAIL\r\n250 ok\r\n250 ok\r\n550 no\r\n"),
+        do_(act::eof)},
+       {"> EHLO probe.example, greeting 220", "ready",
+        "> MAIL FROM:<a@x.example>|RCPT TO:<b@y.example>|RSET|MAIL FROM:<>|RCPT "
+        "TO:<c@y.example>|QUIT",
+        "done MAIL:553 RCPT:503, done RSET:250 MAIL:250 RCPT:550", "closed, close"}},
+      {"a batch without PIPELINING: one command at a time, MAIL refused skips only its RCPT",
+       {srv(banner), srv(ehlo_plain),
+        bat({env("<a@x.example>", "<b@y.example>"), env("<>", "<c@y.example>")}, true),
+        srv("553 no\r\n"), srv("250 ok\r\n"), srv("250 ok\r\n"), srv("250 ok\r\n"),
+        srv("221 bye\r\n")},
+       {"> EHLO probe.example, greeting 220", "ready", "> MAIL FROM:<a@x.example>",
+        "> RSET, done MAIL:553 RCPT:-", "> MAIL FROM:<>", "> RCPT TO:<c@y.example>",
+        "> QUIT, done RSET:250 MAIL:250 RCPT:250", "closed, close"}},
+      {"a batch ending in XCLIENT: it closes the group, QUIT waits for its reply",
+       {srv(banner), srv(ehlo_pipe),
+        bat({env("<a@x.example>", "<b@y.example>"),
+             env("<a@x.example>", "<b@y.example>", "ADDR=127.0.0.1")},
+            true),
+        srv("250 ok\r\n554 no\r\n250 ok\r\n502 5.5.2 what\r\n"), srv("221 bye\r\n")},
+       {"> EHLO probe.example, greeting 220", "ready",
+        "> MAIL FROM:<a@x.example>|RCPT TO:<b@y.example>|RSET|XCLIENT ADDR=127.0.0.1",
+        "> QUIT, done MAIL:250 RCPT:554, done RSET:250 XCLIENT:502 EHLO:- MAIL:- RCPT:-",
+        "closed, close"}},
+      {"421 in the second envelope of a batch: the first done, the second failed",
+       {srv(banner), srv(ehlo_pipe),
+        bat({env("<a@x.example>", "<b@y.example>"), env("<>", "<c@y.example>"),
+             env("<>", "<d@y.example>")},
+            true),
+        srv("250 ok\r\n554 no\r\n250 ok\r\n421 4.7.0 too many errors\r\n")},
+       {"> EHLO probe.example, greeting 220", "ready",
+        "> MAIL FROM:<a@x.example>|RCPT TO:<b@y.example>|RSET|MAIL FROM:<>|RCPT "
+        "TO:<c@y.example>|RSET|MAIL FROM:<>|RCPT TO:<d@y.example>|QUIT",
+        "done MAIL:250 RCPT:554, failed service closing (421) RSET:250 MAIL:421 RCPT:?, close"}},
+      {"a batch refused when one envelope could inject a command",
+       {srv(banner), srv(ehlo_pipe),
+        bat({env("<a@x.example>", "<b@y.example>"), env("<>", "<c@y>\r\nDATA")}, true),
+        bat({}, true)},
+       {"> EHLO probe.example, greeting 220", "ready", "submit error: RCPT TO holds CR, LF or NUL",
+        "submit error: no envelope"}},
       {"nothing after close",
        {srv("421 bye\r\n"), srv("250 ok\r\n"), do_(act::eof), do_(act::timeout)},
        {"failed service closing (421), close", "", "", ""}},
@@ -384,6 +453,15 @@ TEST(ClientSession, Dialogues) {
           break;
         case act::submit: {
           auto r = s.submit(a.env);
+          if (!r) {
+            got.push_back("submit error: " + r.error());
+            continue;
+          }
+          st = std::move(*r);
+          break;
+        }
+        case act::batch: {
+          auto r = s.submit(a.envs, a.quit_after);
           if (!r) {
             got.push_back("submit error: " + r.error());
             continue;
