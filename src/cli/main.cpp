@@ -12,6 +12,10 @@
 
 #include "cli/commands.hpp"
 
+namespace mx::cli {
+int run_lookup(int argc, char** argv);  // cli/lookup.cpp: parses its own options
+}  // namespace mx::cli
+
 namespace {
 
 int run(int argc, char** argv) {
@@ -63,6 +67,9 @@ int run(int argc, char** argv) {
   app.add_subcommand("probe", "Test SMTP servers for open relaying (never sends a message); "
                               "see `mxguard probe --help`");
   if (argc >= 2 && std::string(argv[1]) == "probe") return run_probe(argc - 1, argv + 1);
+  app.add_subcommand("lookup", "Check IPs and domains against many DNS block lists at once; "
+                               "see `mxguard lookup --help`");
+  if (argc >= 2 && std::string(argv[1]) == "lookup") return run_lookup(argc - 1, argv + 1);
 
   if (argc <= 1) {
     fmt::print(stderr, "{}", app.help());
