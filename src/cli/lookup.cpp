@@ -17,6 +17,7 @@
 #include <fstream>
 #include <map>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -45,12 +46,16 @@ constexpr int exit_errors = 2;
 constexpr int exit_usage = 64;
 
 enum class list_kind { ip, domain, any };
+// Which RFC 5782 5 test points a target needs: IPv4 (127.0.0.2 / 127.0.0.1), IPv6
+// (::FFFF:7F00:2 / ::FFFF:7F00:1) or domain ("test" / "invalid").
+enum class point_kind { ip4, ip6, domain };
 
 struct list_def {
   bl::site site;  // zone, optional pattern, weight (negative: allowlist)
   std::string name;
   list_kind kind = list_kind::any;
   bool allow = false;
+  bool ipv4 = true;
   bool ipv6 = true;
   std::map<std::string, std::string> codes;
   std::map<unsigned, std::string> bits;
@@ -63,6 +68,11 @@ struct target {
   std::string text;
   std::optional<inet::ip_address> ip;  // else a domain
   std::string domain;
+
+  point_kind kind() const {
+    if (!ip) return point_kind::domain;
+    return ip->unmapped().is_v4() ? point_kind::ip4 : point_kind::ip6;
+  }
 };
 
 // The table's and JSON's row.
@@ -252,16 +262,23 @@ std::optional<std::string> query_name(const target& t, const list_def& l) {
 }
 
 bool applies(const list_def& l, const target& t) {
-  if (t.ip) return l.kind != list_kind::domain && (l.ipv6 || t.ip->unmapped().is_v4());
+  if (t.ip) {
+    const bool v4 = t.ip->unmapped().is_v4();
+    return l.kind != list_kind::domain && (v4 ? l.ipv4 : l.ipv6);
+  }
   return l.kind != list_kind::ip;
 }
 
 // RFC 5782 5 test points: IP lists list 127.0.0.2 and not 127.0.0.1; domain lists list "test"
 // and not "invalid". Returns why the list is broken, or "" when it passes.
 std::string judge_test_points(const list_def& l, const net::dns_answer& yes,
-                              const net::dns_answer& no, bool ip) {
-  const std::string listed_point = ip ? "127.0.0.2" : "\"test\"";
-  const std::string unlisted_point = ip ? "127.0.0.1" : "\"invalid\"";
+                              const net::dns_answer& no, point_kind kind) {
+  const std::string listed_point = kind == point_kind::ip4   ? "127.0.0.2"
+                                   : kind == point_kind::ip6 ? "::FFFF:7F00:2"
+                                                             : "\"test\"";
+  const std::string unlisted_point = kind == point_kind::ip4   ? "127.0.0.1"
+                                     : kind == point_kind::ip6 ? "::FFFF:7F00:1"
+                                                               : "\"invalid\"";
   for (const auto* a : {&yes, &no}) {
     const bl::list_result r = classify(l, *a);
     if (r.status == bl::list_status::list_error) {
@@ -419,24 +436,35 @@ int run_lookup(int argc, char** argv) {
   net::resolver& resolver = **res;
 
   // 1. Test points of every list in use, per kind of target, all at once.
-  bool any_ip = false;
-  bool any_domain = false;
-  for (const auto& t : targets) (t.ip ? any_ip : any_domain) = true;
+  std::set<point_kind> kinds;
+  for (const auto& t : targets) kinds.insert(t.kind());
   struct probe_slot {
     std::size_t list;
-    bool ip;
+    point_kind kind;
     net::dns_answer yes;
     net::dns_answer no;
   };
   std::vector<probe_slot> probes;
   for (std::size_t i = 0; i < lists.size(); ++i) {
-    if (any_ip && lists[i].kind != list_kind::domain) probes.push_back({i, true, {}, {}});
-    if (any_domain && lists[i].kind != list_kind::ip) probes.push_back({i, false, {}, {}});
+    for (point_kind k : kinds) {
+      const bool ip = k != point_kind::domain;
+      if (lists[i].kind == (ip ? list_kind::domain : list_kind::ip)) continue;
+      if (k == point_kind::ip6 && !lists[i].ipv6) continue;
+      probes.push_back({i, k, {}, {}});
+    }
   }
+  const std::string v6_point = "0.0.0.0.0.f.7.f.f.f.f.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.";
   for (auto& p : probes) {
     const std::string& zone = lists[p.list].site.domain;
-    const std::string yes = p.ip ? "2.0.0.127." + zone : "test." + zone;
-    const std::string no = p.ip ? "1.0.0.127." + zone : "invalid." + zone;
+    std::string yes = "test." + zone;
+    std::string no = "invalid." + zone;
+    if (p.kind == point_kind::ip4) {
+      yes = "2.0.0.127." + zone;
+      no = "1.0.0.127." + zone;
+    } else if (p.kind == point_kind::ip6) {
+      yes = "2." + v6_point + zone;
+      no = "1." + v6_point + zone;
+    }
     asio::co_spawn(
         ctx,
         [&resolver, &p, yes]() -> asio::awaitable<void> { p.yes = co_await resolver.query_a(yes); },
@@ -447,28 +475,68 @@ int run_lookup(int argc, char** argv) {
         asio::detached);
   }
   ctx.run();
-  std::map<std::pair<std::size_t, bool>, std::string> broken_why;
+  std::map<std::pair<std::size_t, point_kind>, std::string> broken_why;
   std::vector<std::string> broken;
-  std::map<std::size_t, int> passed;  // test-point kinds each list passed
+  std::map<std::size_t, std::set<point_kind>> passed;  // the test points each list passed
   std::vector<std::string> verdicts;
   for (const auto& p : probes) {
-    verdicts.push_back(judge_test_points(lists[p.list], p.yes, p.no, p.ip));
-    if (verdicts.back().empty()) ++passed[p.list];
+    verdicts.push_back(judge_test_points(lists[p.list], p.yes, p.no, p.kind));
+    if (verdicts.back().empty()) passed[p.list].insert(p.kind);
   }
+  // A --list zone may be an IP list or a domain list, with or without IPv6 data: one that passes
+  // the test points of one kind and simply does not list another kind's is not that kind of list.
+  // A --list zone that passes none is broken once, for its most telling reason (a refusal or a
+  // timeout rather than a test point not listed).
+  std::map<std::size_t, std::string> any_broken;
+  for (std::size_t i = 0; i < probes.size(); ++i) {
+    const auto& p = probes[i];
+    const std::string& why = verdicts[i];
+    if (why.empty() || lists[p.list].kind != list_kind::any || !passed[p.list].empty()) continue;
+    std::string& best = any_broken[p.list];
+    if (best.empty() ||
+        (best.starts_with("dead: test point") && !why.starts_with("dead: test point"))) {
+      best = why;
+    }
+  }
+  std::vector<list_def> before = lists;
   for (std::size_t i = 0; i < probes.size(); ++i) {
     const auto& p = probes[i];
     std::string why = std::move(verdicts[i]);
     if (why.empty()) continue;
-    // A --list zone may be an IP list or a domain list: one that passes the test points of one
-    // kind and simply does not list the other kind's test point is that kind of list.
     list_def& l = lists[p.list];
-    if (l.kind == list_kind::any && passed[p.list] > 0 && why.starts_with("dead: test point")) {
-      l.kind = p.ip ? list_kind::domain : list_kind::ip;
+    if (auto it = any_broken.find(p.list); it != any_broken.end()) {
+      broken_why[{p.list, p.kind}] = it->second;
       continue;
     }
-    broken.push_back(
-        fmt::format("{} ({} list): {}", lists[p.list].site.domain, p.ip ? "IP" : "domain", why));
-    broken_why[{p.list, p.ip}] = std::move(why);
+    const auto& ok = passed[p.list];
+    const bool passed_ip = ok.count(point_kind::ip4) + ok.count(point_kind::ip6) != 0;
+    if (before[p.list].kind == list_kind::any && why.starts_with("dead: test point")) {
+      if (p.kind == point_kind::domain && passed_ip) {
+        l.kind = list_kind::ip;
+        continue;
+      }
+      if (p.kind != point_kind::domain && !passed_ip && ok.count(point_kind::domain) != 0) {
+        l.kind = list_kind::domain;
+        continue;
+      }
+      if (p.kind == point_kind::ip6 && ok.count(point_kind::ip4) != 0) {
+        l.ipv6 = false;
+        continue;
+      }
+      if (p.kind == point_kind::ip4 && ok.count(point_kind::ip6) != 0) {
+        l.ipv4 = false;
+        continue;
+      }
+    }
+    broken.push_back(fmt::format("{} ({} list): {}", l.site.domain,
+                                 p.kind == point_kind::ip4   ? "IPv4"
+                                 : p.kind == point_kind::ip6 ? "IPv6"
+                                                             : "domain",
+                                 why));
+    broken_why[{p.list, p.kind}] = std::move(why);
+  }
+  for (const auto& [list, why] : any_broken) {
+    broken.push_back(fmt::format("{}: {}", lists[list].site.domain, why));
   }
 
   // 2. Every target on every usable list, all at once; TXT only for listings.
@@ -487,7 +555,7 @@ int run_lookup(int argc, char** argv) {
       if (!applies(lists[li], targets[ti])) continue;
       slots.push_back({ti, li, "", {}, {}});
       row r{targets[ti].text, lists[li].site.domain, lists[li].allow, "", {}, "", {}};
-      if (auto it = broken_why.find({li, targets[ti].ip.has_value()}); it != broken_why.end()) {
+      if (auto it = broken_why.find({li, targets[ti].kind()}); it != broken_why.end()) {
         r.status = "broken";
         r.meaning = it->second;
         fixed.emplace_back(std::move(r));
