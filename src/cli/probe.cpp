@@ -85,6 +85,7 @@ int run_probe(int argc, char** argv) {
   std::size_t concurrency = 256;
   double timeout = 30;
   long delay_ms = 0;
+  std::size_t pipeline = probe::target_config{}.pipeline_tests;
   std::string starttls = "auto";
   bool json = false;
   bool trace = false;
@@ -106,7 +107,9 @@ int run_probe(int argc, char** argv) {
   app.add_option("--helo", helo, "EHLO/HELO name (default: this host's name)");
   app.add_option("--from", from, "Sender address (default: mxguard-probe@<test domain>)");
   app.add_option("--to", to, "Recipient local part at the test domain")->capture_default_str();
-  app.add_option("--concurrency", concurrency, "Targets probed at once")
+  app.add_option(
+         "--concurrency", concurrency,
+         "Targets probed at once (each holds up to two connections: the PROXY probe has its own)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{100000}))
       ->capture_default_str();
   app.add_option("--timeout", timeout,
@@ -116,6 +119,11 @@ int run_probe(int argc, char** argv) {
   app.add_option("--delay", delay_ms,
                  "Milliseconds between two writes to one target (a command, or a pipelined group)")
       ->check(CLI::Range(0L, 600000L))
+      ->capture_default_str();
+  app.add_option("--pipeline", pipeline,
+                 "Tests per write when the target offers PIPELINING (RFC 2920; replies come back "
+                 "in order, each test is still judged alone); 1: one test per write")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{64}))
       ->capture_default_str();
   app.add_option("--starttls", starttls,
                  "auto: when STARTTLS is offered, run the battery before and after it; always: "
@@ -227,6 +235,7 @@ int run_probe(int argc, char** argv) {
     job.cfg.battery.to = to;
     job.cfg.battery.token = token;
     job.cfg.client.helo = helo;
+    job.cfg.pipeline_tests = pipeline;
     job.cfg.starttls = starttls == "never"    ? probe::tls_use::never
                        : starttls == "always" ? probe::tls_use::always
                                               : probe::tls_use::when_offered;

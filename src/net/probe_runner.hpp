@@ -2,7 +2,9 @@
 // probe::target_probe per target address, many targets at once (up to `concurrency`), each a
 // C++20 coroutine on one io_context thread: the probe decides, this layer only connects, writes,
 // reads and keeps time. One session per target is reused across its tests; the target machine
-// asks for a new connection when the server closes one.
+// asks for a new connection when the server closes one. The PROXY probe runs on a second
+// connection beside the main session (probe::probe_part), so a target holds up to two
+// connections at once.
 //
 // Deadlines: every connect, write and read runs against a timer (`timeout`, per reply); the
 // settle wait after the PROXY probe's greeting lasts `settle`, or twice the target's greeting

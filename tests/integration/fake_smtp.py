@@ -1,7 +1,7 @@
 """Small scripted SMTP servers for the `mxguard probe` integration tests, one per class of server
-the probe must judge honestly. Each listens on 127.0.0.1, port 0, serves every connection in a
-thread, and records every line it receives, so a test can check what the probe sent (and that it
-never sent DATA).
+the probe must judge honestly. Each listens on 127.0.0.1 (or ::1, with family = AF_INET6), port 0,
+serves every connection in a thread, and records every line it receives, so a test can check what
+the probe sent (and that it never sent DATA).
 
 The baseline is a closed Postfix-like MX for example.test: postmaster@example.test is accepted,
 every other recipient gets "554 5.7.1 Relay access denied". Subclasses change one thing.
@@ -21,6 +21,11 @@ class FakeSmtp:
     pipelining = True
     greet_pause = 0.0  # seconds before the banner
     tls_files = None   # (certificate, key): offer STARTTLS (RFC 3207)
+    family = socket.AF_INET  # AF_INET6: listen on ::1
+    # Read a PROXY v1 header before the banner when one comes first (see TrustsProxy); a
+    # connection that sends nothing for proxy_wait seconds is served as a plain one.
+    accepts_proxy = False
+    proxy_wait = 0.5
 
     def __init__(self):
         self.lines = []          # (connection number, line) for every line received
@@ -28,9 +33,11 @@ class FakeSmtp:
         self.data_seen = False   # a DATA or BDAT ever arrived
         self.tls = set()         # connections inside TLS
         self._lock = threading.Lock()
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.proxy_headers = {}  # connection number -> the PROXY header it opened with
+        self.claimed = {}        # connection number -> the source address its header claimed
+        self._sock = socket.socket(self.family, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", 0))
+        self._sock.bind(("::1" if self.family == socket.AF_INET6 else "127.0.0.1", 0))
         self._sock.listen(64)
         self.port = self._sock.getsockname()[1]
         self._stop = False
@@ -83,6 +90,22 @@ class FakeSmtp:
         with self._lock:
             return [l for c, l in self.lines if conn is None or c == conn]
 
+    def proxy_connections(self):
+        """The connections that opened with a PROXY header (the probe's PROXY test), in order:
+        the probe runs that one beside its main session, so connection numbers say nothing."""
+        with self._lock:
+            first = {}
+            for c, l in self.lines:
+                first.setdefault(c, l)
+            return sorted(set(self.proxy_headers)
+                          | {c for c, l in first.items() if l.startswith("PROXY ")})
+
+    def main_connections(self):
+        """The other connections, in the order they were accepted."""
+        with self._lock:
+            conns = {c for c, _ in self.lines}
+        return sorted(conns - set(self.proxy_connections()))
+
     def _accept(self):
         while not self._stop:
             try:
@@ -99,6 +122,8 @@ class FakeSmtp:
         try:
             s.settimeout(60)
             s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.accepts_proxy and not self._read_proxy(s, conn):
+                return
             if self.greet_pause:
                 time.sleep(self.greet_pause)
             b = self.banner(conn)
@@ -166,6 +191,59 @@ class FakeSmtp:
                 pass
 
 
+    def _read_proxy(self, s, conn):
+        """A PROXY v1 header, if the client opens with one: checked field by field against the
+        spec (HAProxy proxy-protocol.txt 2.1), False (hang up) when malformed."""
+        s.settimeout(self.proxy_wait)
+        try:
+            head = s.recv(6, socket.MSG_PEEK)
+        except socket.timeout:
+            head = b""
+        s.settimeout(60)
+        if not head.startswith(b"PROXY "):
+            return True
+        raw = b""
+        while not raw.endswith(b"\r\n") and len(raw) < 107:  # the spec's longest header
+            b = s.recv(1)
+            if not b:
+                return False
+            raw += b
+        line = raw.decode("ascii", "replace").rstrip("\r\n")
+        with self._lock:
+            self.proxy_headers[conn] = line
+        parts = line.split(" ")
+        if len(parts) != 6 or parts[1] not in ("TCP4", "TCP6"):
+            return False
+        fam = socket.AF_INET if parts[1] == "TCP4" else socket.AF_INET6
+        try:
+            for a in parts[2:4]:
+                socket.inet_pton(fam, a)
+            ports = [int(p) for p in parts[4:6]]
+        except (OSError, ValueError):
+            return False
+        own = s.getsockname()
+        if parts[3] != own[0] or ports[1] != own[1] or not all(0 < p < 65536 for p in ports):
+            return False  # the destination must be this listener
+        with self._lock:
+            self.claimed[conn] = parts[2]
+        return True
+
+
+class TrustsProxy(FakeSmtp):
+    """Takes a PROXY v1 header from anyone and trusts the loopback source it claims: relays for
+    it (a postscreen_upstream_proxy_protocol exposed to the world). Closed otherwise."""
+    accepts_proxy = True
+
+    def rcpt(self, conn, arg):
+        if self.claimed.get(conn) in ("127.0.0.1", "::1"):
+            return "250 2.1.5 Ok\r\n"
+        return super().rcpt(conn, arg)
+
+
+class TrustsProxy6(TrustsProxy):
+    family = socket.AF_INET6
+
+
 class Tempfail(FakeSmtp):
     """Greylisting: every non-local recipient is deferred."""
 
@@ -214,10 +292,16 @@ class Banner554(FakeSmtp):
 
 
 class DisconnectMidRun(FakeSmtp):
-    """Closes the first connection in the middle of the battery; later ones behave."""
+    """Closes the first main connection (not the PROXY probe's) in the middle of the battery;
+    later ones behave."""
+
+    first_main = None
 
     def before_command(self, conn, n, line):
-        return not (conn == 0 and n == 15)
+        with self._lock:
+            if n == 1 and self.first_main is None and not line.startswith("PROXY "):
+                self.first_main = conn
+        return not (conn == self.first_main and n == 15)
 
 
 class PercentHackOnly(FakeSmtp):

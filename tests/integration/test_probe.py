@@ -3,13 +3,15 @@ and deliberately open (OPEN), and one small fake server per class and qualifier 
 (fake_smtp.py). Every test also checks that the probe never sent DATA."""
 import json
 import os
+import re
 import subprocess
+import threading
 import time
 
 import pytest
 
 import fake_smtp
-from smtpd_harness import MxServer
+from smtpd_harness import BIN as SERVE_BIN, MxServer
 
 BIN = os.environ.get("MXGUARD_BIN", "build/mxguard")
 
@@ -139,7 +141,7 @@ def test_accepts_rcpt_refuses_data_judged_at_rcpt(fake):
     assert any("not verified by delivery" in r for r in t["reasons"])
     assert not srv.data_seen
     # QUIT at the end of each connection, RSET between tests.
-    first = srv.sent(conn=0)
+    first = srv.sent(conn=srv.main_connections()[0])
     assert first[-1] == "QUIT"
     envelopes = sum(1 for l in first if l.startswith(("MAIL", "XCLIENT")))
     assert first.count("RSET") == envelopes - 1
@@ -187,15 +189,113 @@ def test_pipelining_groups_rset_mail_rcpt(fake):
     srv = fake(fake_smtp.FakeSmtp)
     out = probe("--local-domain", "example.test", f"127.0.0.1:{srv.port}")
     assert out.returncode == 0, out.stdout
-    lines = srv.sent(conn=0)
+    (main,) = srv.main_connections()
+    lines = srv.sent(conn=main)
     assert lines[0].startswith("EHLO ")
     assert lines[1:3] == ["MAIL FROM:<mxguard-probe@example.net>",
                           "RCPT TO:<postmaster@example.test>"]
     assert lines[3:6] == ["RSET", "MAIL FROM:<mxguard-probe@example.net>",
                           "RCPT TO:<relaytest@example.net>"]
     assert lines[-1] == "QUIT"
-    proxy = srv.sent(conn=1)
+    (proxy_conn,) = srv.proxy_connections()
+    proxy = srv.sent(conn=proxy_conn)
     assert proxy[0].startswith("PROXY TCP4 127.0.0.1 127.0.0.1 "), proxy
+
+
+def test_pipelining_several_tests_per_write(fake):
+    """With PIPELINING, --pipeline N tests share a write: still RSET between tests and QUIT at
+    the end, and the verdict and every test's outcome are those of one test per write."""
+    verdicts = {}
+    for n in (1, 16):
+        srv = fake(fake_smtp.FakeSmtp)
+        out, doc = probe_json("--pipeline", n, "--local-domain", "example.test",
+                              f"127.0.0.1:{srv.port}")
+        (t,) = doc["targets"]
+        verdicts[n] = (t["verdict"], [(x["id"], x["outcome"]) for x in t["tests"]])
+        (main,) = srv.main_connections()
+        lines = srv.sent(conn=main)
+        assert lines[-1] == "QUIT"
+        assert lines.count("RSET") == sum(1 for l in lines if l.startswith(("MAIL", "XCLIENT"))) - 1
+    assert verdicts[1] == verdicts[16]
+    assert verdicts[1][0] == "CLOSED"
+    out = probe("--pipeline", "0", "127.0.0.1")
+    assert out.returncode == 64, out.stderr
+
+
+# ---- IPv6 loopback ----
+
+class MxServer6(MxServer):
+    """`mxguard serve` listening on [::1] (port 0) instead of 127.0.0.1."""
+
+    def start(self, timeout=20):
+        text = self.config.read_text()
+        assert 'listen = ["127.0.0.1:0"]' in text
+        self.config.write_text(text.replace('listen = ["127.0.0.1:0"]', 'listen = ["[::1]:0"]'))
+        self.lines = []
+        self.proc = subprocess.Popen([SERVE_BIN, "serve", "--config", str(self.config)],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, text=True)
+        threading.Thread(target=self._pump, args=(self.proc,), daemon=True).start()
+        line = self.wait_log(r"smtpd: listening on \[::1\]:(\d+)", timeout=timeout)
+        self.port = int(re.search(r"\[::1\]:(\d+)", line).group(1))
+        return self
+
+
+def test_ipv6_serve_closed_is_closed(tmp_path):
+    srv = MxServer6(tmp_path).start()
+    try:
+        out, doc = probe_json("--local-domain", "example.test", f"[::1]:{srv.port}")
+        assert out.returncode == 0, out.stdout + out.stderr
+        (t,) = doc["targets"]
+        assert t["endpoint"] == f"[::1]:{srv.port}"
+        assert t["verdict"] == "CLOSED", t["reasons"]
+        tests = by_id(t)
+        assert tests["ctl-local"]["outcome"] == "accepted"
+        assert tests["plain"]["outcome"] == "refused"
+        # {I} is the IPv6 literal; the PROXY probe claims ::1 in a TCP6 header, which serve
+        # (no PROXY protocol) answers as an unknown command.
+        sends = [c["send"] for x in t["tests"] for c in x["commands"]]
+        assert any("[IPv6:::1]" in l for l in sends), sends
+        assert tests["proxy"]["outcome"] == "refused", tests["proxy"]["detail"]
+        proxy_sends = [c["send"] for c in tests["proxy"]["commands"]]
+        assert f"PROXY TCP6 ::1 ::1 40025 {srv.port}" in proxy_sends, proxy_sends
+        assert srv.all_delivered() == [] and srv.queued() == []
+        srv.wait_log(r"reject: RCPT from \[IPv6:::1\]:\d+: 554 5\.7\.1 .*to=<relaytest@example\.net>")
+    finally:
+        srv.stop()
+
+
+def test_ipv6_serve_open_relay_is_open(tmp_path):
+    srv = MxServer6(tmp_path, trusted=["::/0"], open_relay=True).start()
+    try:
+        out, doc = probe_json("--local-domain", "example.test", f"[::1]:{srv.port}")
+        assert out.returncode == 1, out.stdout + out.stderr
+        (t,) = doc["targets"]
+        assert t["verdict"] == "OPEN", t["reasons"]
+        assert by_id(t)["plain"]["outcome"] == "accepted"
+        assert srv.all_delivered() == [] and srv.queued() == []
+    finally:
+        srv.stop()
+
+
+@pytest.mark.parametrize("cls,target,header", [
+    (fake_smtp.TrustsProxy, "127.0.0.1:{port}", "PROXY TCP4 127.0.0.1 127.0.0.1 40025 {port}"),
+    (fake_smtp.TrustsProxy6, "[::1]:{port}", "PROXY TCP6 ::1 ::1 40025 {port}"),
+], ids=["tcp4", "tcp6"])
+def test_proxy_header_trusted_is_open(fake, cls, target, header):
+    """A server that takes the PROXY header from anyone: the fake checks every field of the
+    header (family, addresses, ports, its own address as destination) before trusting it, so
+    only a well-formed TCP4/TCP6 header can turn the PROXY test into an acceptance."""
+    srv = fake(cls)
+    out, doc = probe_json("--local-domain", "example.test", target.format(port=srv.port))
+    (t,) = doc["targets"]
+    assert (out.returncode, t["verdict"]) == (1, "OPEN"), t["reasons"]
+    accepted = [x["id"] for x in t["tests"] if x["kind"] == "relay" and x["outcome"] == "accepted"]
+    assert accepted == ["proxy"], accepted
+    (conn,) = srv.proxy_connections()
+    assert srv.proxy_headers[conn] == header.format(port=srv.port)
+    assert srv.claimed[conn] in ("127.0.0.1", "::1")
+    assert not srv.data_seen
 
 
 # ---- several targets, usage ----
