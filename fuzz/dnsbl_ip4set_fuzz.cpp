@@ -11,6 +11,8 @@
 #include "dns/name.hpp"
 #include "dnsbl/dataset.hpp"
 #include "dnsbl/leaf.hpp"
+#include "dnsbl/transfer.hpp"
+#include "dnsbl/zone.hpp"
 
 namespace {
 
@@ -50,6 +52,34 @@ void check_set(const dnsbl::leaf& set, const std::vector<std::uint32_t>& probes)
   require(set.lookup(key_of(0x7F000002u, 4)).what == dnsbl::found::listed);
 }
 
+// The zone transfer of the set: it ends, opens and closes with the SOA, every owner is below the
+// zone, and every full address it names (no wildcard) is listed by the set.
+void check_transfer(const std::shared_ptr<const dnsbl::dataset>& data) {
+  auto zones = dnsbl::zone_set::build({dnsbl::zone_config{"bl.test", {data}}});
+  require(zones.has_value());
+  const auto apex = dns::name::from_text("bl.test");
+  dnsbl::zone_walker walker(*zones, 0);
+  dnsbl::xfr_record r;
+  std::size_t n = 0;
+  std::uint16_t last = 0;
+  const dnsbl::leaf& set = *data->bindings[0].set;
+  while (walker.next(r)) {
+    require(n > 0 || r.type == dns::rr_type::soa);
+    require(r.owner.is_subdomain_of(*apex));
+    const std::size_t rel = r.owner.label_count() - apex->label_count();
+    if (r.type == dns::rr_type::a && rel == 4 && r.owner.label(0)[0] != '*') {
+      const auto w = r.owner.wire();
+      const auto key = dnsbl::lookup_key::from_labels(w.first(r.owner.label_offset(4)));
+      require(set.lookup(key).what == dnsbl::found::listed);
+    }
+    last = r.type;
+    ++n;
+    // Each line of input gives at most a few thousand names; the inputs are small.
+    require(n < 50000000);
+  }
+  require(n >= 2 && last == dns::rr_type::soa);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -81,6 +111,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       require(r->data->bindings.size() == 1);
       require(r->data->bindings[0].subzone.is_root());
       check_set(*r->data->bindings[0].set, probes);
+      if (sources == &one) check_transfer(r->data);
     }
   }
   return 0;

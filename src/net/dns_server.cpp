@@ -17,13 +17,14 @@
 #include <system_error>
 #include <thread>
 
+#include <fmt/format.h>
 #include <asio.hpp>
 #include <asio/experimental/as_tuple.hpp>
-#include <fmt/format.h>
 
 #include "core/log.hpp"
 #include "dns/message.hpp"
 #include "dnsbl/answer.hpp"
+#include "dnsbl/transfer.hpp"
 
 namespace mx::net {
 
@@ -38,6 +39,8 @@ constexpr std::size_t udp_batch = 64;
 constexpr std::size_t udp_max_query = 4096;  // longer datagrams are dropped
 constexpr std::size_t tcp_round = 64;        // messages answered per write
 constexpr int udp_wake_ms = 200;             // how soon a UDP thread notices stop()
+// AXFR messages: within the 16-bit compression pointer range, so every name compresses.
+constexpr std::size_t xfr_message = 16384;
 
 tcp::endpoint to_asio(const inet::ip_address& a, std::uint16_t port) {
   if (a.is_v4()) {
@@ -243,7 +246,8 @@ union control_buffer {
 // Fills `out` with the source-address control message for a reply to a query that arrived with
 // `in`; returns its length (0 when the query carried none).
 std::size_t reply_control(const msghdr& in, control_buffer& out) {
-  for (cmsghdr* c = CMSG_FIRSTHDR(&in); c != nullptr; c = CMSG_NXTHDR(const_cast<msghdr*>(&in), c)) {
+  for (cmsghdr* c = CMSG_FIRSTHDR(&in); c != nullptr;
+       c = CMSG_NXTHDR(const_cast<msghdr*>(&in), c)) {
     if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
       in_pktinfo got;
       std::memcpy(&got, CMSG_DATA(c), sizeof got);
@@ -307,8 +311,7 @@ void dns_server::impl::udp_loop(udp_socket sock) {
     }
     const int n = ::recvmmsg(sock.fd, in.data(), udp_batch, MSG_WAITFORONE, nullptr);
     if (n <= 0) {
-      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
-          !stopping.load()) {
+      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && !stopping.load()) {
         log::warn("dnsbld: udp receive: {}", std::strerror(errno));
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
       }
@@ -391,8 +394,13 @@ class tcp_connection : public std::enable_shared_from_this<tcp_connection> {
     deadline_ = next;
     if (sooner) timer_.cancel();
   }
-  // Answers one message into out_.
+  // Answers one message into out_, or sets xfr_ for an allowed AXFR.
   void handle(const generation& g, std::span<const std::uint8_t> msg, tally& t);
+  // An AXFR (RFC 5936) for a peer in axfr_allow; nullptr for every other message.
+  std::unique_ptr<dnsbl::axfr_stream> start_transfer(const generation& g,
+                                                     std::span<const std::uint8_t> msg);
+  // Writes xfr_'s messages; false when the connection failed.
+  awaitable<bool> send_transfer();
 
   std::shared_ptr<dns_server::impl> server_;
   tcp::socket socket_;
@@ -402,6 +410,7 @@ class tcp_connection : public std::enable_shared_from_this<tcp_connection> {
   std::vector<std::uint8_t> in_;
   std::size_t filled_ = 0;
   std::vector<std::uint8_t> out_;
+  std::unique_ptr<dnsbl::axfr_stream> xfr_;
 };
 
 awaitable<void> tcp_connection::watchdog() {
@@ -419,7 +428,51 @@ awaitable<void> tcp_connection::watchdog() {
   }
 }
 
+std::unique_ptr<dnsbl::axfr_stream> tcp_connection::start_transfer(
+    const generation& g, std::span<const std::uint8_t> msg) {
+  // TCP messages are parsed twice (here and in answer()); TCP is the rare path.
+  const auto q = dns::parse_query(msg);
+  if (!q || q->qtype != dns::rr_type::axfr) return nullptr;
+  const auto& allow = g.data->axfr_allow;
+  const bool allowed = std::any_of(allow.begin(), allow.end(),
+                                   [&](const inet::cidr& c) { return c.contains(peer_); });
+  if (!allowed) return nullptr;  // answer() refuses it
+  const auto target = dnsbl::find_axfr_zone(*g.data->zones, *q);
+  if (target.zone < 0) return nullptr;  // not a zone's apex, or no SOA: REFUSED
+  ++server_->axfr;
+  log::info("dnsbld: AXFR of {} to {}", q->qname.to_text(), peer_.to_string());
+  return std::make_unique<dnsbl::axfr_stream>(g.data->zones, static_cast<std::size_t>(target.zone),
+                                              *q, std::time(nullptr));
+}
+
+awaitable<bool> tcp_connection::send_transfer() {
+  std::vector<std::uint8_t> buf(2 + xfr_message);
+  bool ok = true;
+  while (!server_->stopping.load(std::memory_order_relaxed)) {
+    const std::size_t n = xfr_->next_message({buf.data() + 2, xfr_message});
+    if (n == 0) break;
+    buf[0] = static_cast<std::uint8_t>(n >> 8);
+    buf[1] = static_cast<std::uint8_t>(n & 0xff);
+    auto [ec, written] =
+        co_await asio::async_write(socket_, asio::buffer(buf.data(), n + 2), as_tuple);
+    if (ec) {
+      ok = false;
+      break;
+    }
+    set_deadline(server_->settings.tcp_idle);  // a slow reader still makes progress
+  }
+  log::info("dnsbld: AXFR to {}: {} records in {} messages{}", peer_.to_string(), xfr_->records(),
+            xfr_->messages(), ok ? "" : " (connection lost)");
+  xfr_.reset();
+  co_return ok;
+}
+
 void tcp_connection::handle(const generation& g, std::span<const std::uint8_t> msg, tally& t) {
+  if (auto x = start_transfer(g, msg)) {
+    xfr_ = std::move(x);
+    ++t.queries;
+    return;
+  }
   // answer() writes here; the bytes are copied into out_ before the next suspension point.
   thread_local std::array<std::uint8_t, dns::max_message_size> scratch;
   dnsbl::answer_options ao;
@@ -466,6 +519,7 @@ awaitable<void> tcp_connection::run() {
         handle(*g, {in_.data() + pos + 2, len}, t);
         pos += 2 + len;
         ++handled;
+        if (xfr_) break;  // the transfer goes out after the answers before it
       }
       server_->flush(*g, t, true);
       if (handled > 0) set_deadline(idle);  // only whole messages keep a connection alive
@@ -477,7 +531,11 @@ awaitable<void> tcp_connection::run() {
         }
         set_deadline(idle);
       }
-      if (handled < tcp_round || !open) break;
+      const bool transferred = xfr_ != nullptr;
+      if (xfr_ && open && !(co_await send_transfer())) open = false;
+      xfr_.reset();
+      // Go on with what is buffered after a full round or a transfer; else read more.
+      if ((handled < tcp_round && !transferred) || !open) break;
     }
     // Keep the unread tail at the front, with room for the whole next message.
     std::memmove(in_.data(), in_.data() + pos, filled_ - pos);
@@ -566,7 +624,9 @@ dns_server::dns_server(asio::io_context& ioc, dns_settings settings, dns_data da
   }
 }
 
-dns_server::~dns_server() { stop(); }
+dns_server::~dns_server() {
+  stop();
+}
 
 void dns_server::start() {
   if (impl_->started) return;
@@ -579,7 +639,9 @@ void dns_server::start() {
   }
 }
 
-void dns_server::publish(dns_data data) { impl_->publish(std::move(data)); }
+void dns_server::publish(dns_data data) {
+  impl_->publish(std::move(data));
+}
 
 std::shared_ptr<const dns_data> dns_server::current() const {
   const auto g = impl_->gen.load();
@@ -607,9 +669,13 @@ void dns_server::stop() {
   for (auto& c : live) asio::post(c->executor(), [c] { c->close(); });
 }
 
-std::vector<inet::endpoint> dns_server::bound() const { return impl_->bound; }
+std::vector<inet::endpoint> dns_server::bound() const {
+  return impl_->bound;
+}
 
-std::size_t dns_server::tcp_connections() const { return impl_->n_conns.load(); }
+std::size_t dns_server::tcp_connections() const {
+  return impl_->n_conns.load();
+}
 
 dns_counts dns_server::counts() const {
   dns_counts c;
@@ -617,8 +683,8 @@ dns_counts dns_server::counts() const {
     std::lock_guard lock(impl_->stats_mu);
     for (const auto& name : impl_->order) {
       const auto& s = *impl_->by_name.at(name);
-      c.zones.push_back({name, s.queries.load(), s.hits.load(), s.misses.load(),
-                         s.refusals.load()});
+      c.zones.push_back(
+          {name, s.queries.load(), s.hits.load(), s.misses.load(), s.refusals.load()});
     }
   }
   c.udp_queries = impl_->udp_queries.load();

@@ -23,8 +23,12 @@
 //    not an amplifier beyond what RFC 6891 allows; responses (QR set) are never answered.
 //  - TCP connections are limited in number and time; a slow client holds one socket and one
 //    timer, and each connection's buffers are bounded (64 KiB in, one round of answers out).
-//  - Zone transfers (AXFR) are refused unless the client's address is in axfr_allow.
-// RFCs: 1035 4.2; 5782; 6891; 7766 (TCP: 6.2.1 pipelining, 6.2.3 idle timeouts, 8 framing).
+//  - Zone transfers (AXFR, RFC 5936) only over TCP and only to clients in axfr_allow (anyone
+//    else: REFUSED; over UDP: FORMERR). A transfer streams 16 KiB messages from a cursor over
+//    the immutable data (dnsbl/transfer.hpp), so its memory is bounded whatever the zone size,
+//    and it sends the generation it started with even if a reload happens meanwhile.
+// RFCs: 1035 4.2; 5782; 5936 (AXFR); 6891; 7766 (TCP: 6.2.1 pipelining, 6.2.3 idle timeouts,
+// 8 framing).
 #pragma once
 
 #include <chrono>
@@ -62,9 +66,9 @@ struct dns_data {
 struct dns_zone_counts {
   std::string zone;
   std::uint64_t queries = 0;
-  std::uint64_t hits = 0;       // listed
-  std::uint64_t misses = 0;     // NXDOMAIN or NODATA
-  std::uint64_t refusals = 0;   // REFUSED inside the zone (class, transfer not allowed)
+  std::uint64_t hits = 0;      // listed
+  std::uint64_t misses = 0;    // NXDOMAIN or NODATA
+  std::uint64_t refusals = 0;  // REFUSED inside the zone (class, transfer not allowed)
 };
 
 struct dns_counts {
@@ -87,9 +91,9 @@ class dns_server {
   dns_server(const dns_server&) = delete;
   dns_server& operator=(const dns_server&) = delete;
 
-  void start();                // UDP threads and TCP accept loops
+  void start();                 // UDP threads and TCP accept loops
   void publish(dns_data data);  // the next generation; in use by the next batch or read
-  void stop();                 // joins the UDP threads, closes listeners and connections
+  void stop();                  // joins the UDP threads, closes listeners and connections
   std::shared_ptr<const dns_data> current() const;
 
   std::vector<inet::endpoint> bound() const;  // actual addresses (port 0 resolved)

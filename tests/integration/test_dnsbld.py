@@ -25,6 +25,7 @@ import dns.query
 import dns.rcode
 import dns.rdatatype
 import dns.rrset
+import dns.zone
 import pytest
 
 BIN = os.path.abspath(os.environ.get("MXGUARD_BIN", "build/mxguard"))
@@ -354,7 +355,7 @@ def tcp_message(q):
     return struct.pack(">H", len(wire)) + wire
 
 
-def read_tcp_message(sock):
+def read_tcp_message(sock, **kwargs):
     def exactly(n):
         buf = b""
         while len(buf) < n:
@@ -366,7 +367,7 @@ def read_tcp_message(sock):
     head = exactly(2)
     if head is None:
         return None
-    return dns.message.from_wire(exactly(struct.unpack(">H", head)[0]))
+    return dns.message.from_wire(exactly(struct.unpack(">H", head)[0]), **kwargs)
 
 
 def test_tcp_pipelined_queries_on_one_connection(server):
@@ -448,8 +449,8 @@ def test_smtpd_and_dnsbld_side_by_side(zone_dir, servers, tmp_path):
     s = Dnsbld(["--config", "both.toml"], cwd=zone_dir)
     servers.append(s)
     s.started()
-    line = s.wait_log(r"smtpd: listening on 127\.0\.0\.1:(\d+)")
-    smtp_port = int(re.search(r":(\d+)$", line).group(1))
+    listening = r"smtpd: listening on 127\.0\.0\.1:(\d+)"
+    smtp_port = int(re.search(listening, s.wait_log(listening)).group(1))
     with socket.create_connection(("127.0.0.1", smtp_port), timeout=10) as c:
         assert c.recv(100).startswith(b"220 ")
     assert s.query("4.3.2.1.bl.example.test").rcode() == dns.rcode.NOERROR
@@ -1002,3 +1003,154 @@ def test_differential_against_rbldnsd(tmp_path, servers, rbldnsd_bin):
         except subprocess.TimeoutExpired:
             rbl.kill()
             rbl.wait(5)
+
+
+# ---- zone transfers (AXFR, RFC 5936) ----
+
+AXFR_ZONES = ('[[dnsbld.zone]]\nname = "bl.example.test"\n'
+              'datasets = ["ip4set:relays.txt", "ip4tset:extra.txt"]\n'
+              '[[dnsbld.zone]]\nname = "dbl.example.test"\ndatasets = ["dnset:domains.txt"]\n'
+              '[[dnsbld.zone]]\nname = "v6.example.test"\ndatasets = ["ip6trie:six.txt"]\n'
+              '[[dnsbld.zone]]\nname = "many.example.test"\ndatasets = ["ip4tset:many.txt"]\n')
+
+
+@pytest.fixture
+def axfr_server(zone_dir, servers):
+    rnd = random.Random(5936)
+    many = {f"{rnd.randrange(1, 224)}.{rnd.randrange(256)}.{rnd.randrange(256)}."
+            f"{rnd.randrange(256)}" for _ in range(3000)}
+    (zone_dir / "many.txt").write_text(SOA.replace("bl.example", "many.example") +
+                                       ":127.0.0.9:many $\n" + "\n".join(sorted(many)) + "\n")
+    (zone_dir / "axfr.toml").write_text(
+        '[dnsbld]\nlisten = ["127.0.0.1:0"]\naxfr_allow = ["127.0.0.0/8"]\n' + AXFR_ZONES)
+    s = Dnsbld(["--config", "axfr.toml"], cwd=zone_dir)
+    servers.append(s)
+    s.started()
+    s.many = many
+    return s
+
+
+def dig_axfr(port, zone):
+    """dig's AXFR as (owner, type, rdata) tuples in order, and the number of messages."""
+    out = subprocess.run(["dig", "-p", str(port), "@127.0.0.1", zone, "AXFR", "+noall",
+                          "+answer", "+stats"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    records = []
+    for line in out.stdout.splitlines():
+        if not line.strip() or line.startswith(";"):
+            continue
+        owner, _ttl, _klass, rtype, rdata = line.split(None, 4)
+        records.append((owner.lower(), rtype, rdata.strip()))
+    msgs = re.search(r"XFR size: \d+ records \(messages (\d+)", out.stdout)
+    assert msgs, out.stdout[-500:]
+    return records, int(msgs.group(1))
+
+
+def full_name(owner, zone, width):
+    """A name below a wildcard owner, filled with "7" labels to a full address of `width`
+    labels (4 for IPv4, 32 for IPv6 nibbles)."""
+    rel = owner[:-len(zone) - 2]  # without ".zone."
+    labels = rel.split(".")[1:]
+    return ".".join(["7"] * (width - len(labels)) + labels) + "." + zone
+
+
+@pytest.mark.parametrize("zone,width", [("bl.example.test", 4), ("v6.example.test", 32),
+                                        ("dbl.example.test", 0), ("many.example.test", 4)])
+def test_axfr_names_answer_the_same_over_udp(axfr_server, zone, width):
+    s = axfr_server
+    records, messages = dig_axfr(s.port, zone)
+    assert records, "no records"
+    soa = [r for r in records if r[1] == "SOA"]
+    assert len(soa) == 2 and records[0][1] == "SOA" and records[-1][1] == "SOA", records[:3]
+    assert records[0][0] == zone + "."
+    by_owner = {}
+    for owner, rtype, rdata in records[1:-1]:
+        by_owner.setdefault(owner, {}).setdefault(rtype, set()).add(rdata)
+    data_names = [o for o in by_owner if o != zone + "."]
+    assert data_names
+    if zone == "many.example.test":
+        # 3000 addresses plus the 127.0.0.2 test point, two records each, over several messages.
+        assert len(data_names) == len(s.many) + 1
+        assert messages > 1, "16 KiB messages"
+    checked = 0
+    for owner, rrs in by_owner.items():
+        if owner == zone + ".":
+            assert set(rrs) == {"NS"} or not rrs, rrs
+            continue
+        wildcard = owner.startswith("*.")
+        name = full_name(owner, zone, width) if wildcard and width else owner
+        if wildcard and not width:
+            name = "x7" + owner[1:]  # dnset wildcard: a name below it
+        a = s.query(name, "A")
+        if "CNAME" in rrs:  # an exclusion (dnset): not listed here
+            assert rrs["CNAME"] == {f"excluded.{zone}."}
+            assert a.rcode() in (dns.rcode.NXDOMAIN, dns.rcode.NOERROR) and not a.answer, name
+            continue
+        assert a.rcode() == dns.rcode.NOERROR, f"{name} (from {owner}): {a}"
+        got_a = {rd.to_text() for rrset in a.answer for rd in rrset}
+        assert got_a == rrs.get("A", set()), f"{name} (from {owner})"
+        txt = s.query(name, "TXT")
+        got_txt = {rd.to_text() for rrset in txt.answer for rd in rrset}
+        if wildcard and width:
+            # "$" is the queried address here, the block's first address in the zone file.
+            assert len(got_txt) == len(rrs.get("TXT", set())), f"{name} (from {owner})"
+        else:
+            assert got_txt == rrs.get("TXT", set()), f"{name} (from {owner})"
+        checked += 1
+    assert checked >= len(data_names) // 2
+
+
+def test_axfr_edges(axfr_server, zone_dir, servers):
+    s = axfr_server
+    # Exclusions are gaps: 10.1.1.1 has no name, 10.1.1.2 its own, 10.2/16 a wildcard.
+    records, _ = dig_axfr(s.port, "bl.example.test")
+    owners = {r[0] for r in records}
+    assert "1.1.1.10.bl.example.test." not in owners
+    assert "2.1.1.10.bl.example.test." in owners
+    assert "*.2.10.bl.example.test." in owners
+    assert "1.0.0.127.bl.example.test." not in owners, "test point 127.0.0.1 never listed"
+    assert "2.0.0.127.bl.example.test." in owners
+    # Stacked sets merged: 1.2.3.4 carries both values.
+    assert {r[2] for r in records if r[0] == "4.3.2.1.bl.example.test." and r[1] == "A"} == \
+        {"127.0.0.2", "127.0.0.10"}
+    # Over UDP: FORMERR (RFC 5936 4.2); below the apex: REFUSED.
+    q = dns.message.make_query("bl.example.test", "AXFR")
+    assert dns.query.udp(q, "127.0.0.1", port=s.port, timeout=5).rcode() == dns.rcode.FORMERR
+    q = dns.message.make_query("4.3.2.1.bl.example.test", "AXFR")
+    assert dns.query.tcp(q, "127.0.0.1", port=s.port, timeout=5).rcode() == dns.rcode.REFUSED
+    # dnspython's own transfer reads the same zone; queries after it on one connection work.
+    # (check_origin=False: domains.txt has no $NS, which a real secondary would want.)
+    zone = dns.zone.from_xfr(dns.query.xfr("127.0.0.1", "dbl.example.test", port=s.port),
+                             check_origin=False)
+    assert zone.get_rdataset("example.com", "A") is not None
+    assert zone.get_rdataset("*.spam.test", "TXT") is not None
+    # A server without axfr_allow refuses.
+    (zone_dir / "noaxfr.toml").write_text('[dnsbld]\nlisten = ["127.0.0.1:0"]\n' + AXFR_ZONES)
+    other = Dnsbld(["--config", "noaxfr.toml"], cwd=zone_dir)
+    servers.append(other)
+    other.started()
+    q = dns.message.make_query("bl.example.test", "AXFR")
+    assert dns.query.tcp(q, "127.0.0.1", port=other.port, timeout=5).rcode() == \
+        dns.rcode.REFUSED
+    assert s.stop() == 0
+    assert re.search(r"dnsbld: AXFR to 127\.0\.0\.1: \d+ records in \d+ messages", s.log())
+
+
+def test_axfr_pipelined_with_queries(axfr_server):
+    """A query before and after the AXFR on one connection: answers in order."""
+    s = axfr_server
+    qs = [dns.message.make_query("4.3.2.1.bl.example.test", "A", use_edns=False),
+          dns.message.make_query("dbl.example.test", "AXFR", use_edns=False),
+          dns.message.make_query("5.3.2.1.bl.example.test", "A", use_edns=False)]
+    with socket.create_connection(("127.0.0.1", s.port), timeout=10) as sock:
+        sock.sendall(b"".join(tcp_message(q) for q in qs))
+        first = read_tcp_message(sock)
+        assert first.id == qs[0].id and first.rcode() == dns.rcode.NOERROR
+        soas = 0
+        while soas < 2:
+            # One RR per RRset: the opening and closing SOA would merge into one otherwise.
+            m = read_tcp_message(sock, one_rr_per_rrset=True)
+            assert m.id == qs[1].id
+            soas += sum(1 for rrset in m.answer if rrset.rdtype == dns.rdatatype.SOA)
+        last = read_tcp_message(sock)
+        assert last.id == qs[2].id and last.rcode() == dns.rcode.NXDOMAIN
