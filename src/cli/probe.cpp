@@ -6,6 +6,7 @@
 // SECURITY: it never sends DATA or BDAT (smtp::client_session cannot). The sender, recipient and
 // domains given on the command line are checked by the same parsers the server uses, so no CR/LF
 // or malformed path reaches the wire. Probe only servers you are responsible for.
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -242,6 +243,27 @@ int run_probe(int argc, char** argv) {
     job.host = s.host;
     job.mx = s.mx;
     jobs.push_back(std::move(job));
+  }
+
+  // Each target holds up to two sockets at once (the PROXY probe has its own): raise the soft
+  // descriptor limit to the hard one, and probe fewer targets at once if even that is short,
+  // rather than failing connects with EMFILE (which would read as unreachable targets).
+  if (rlimit rl{}; ::getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+    if (rl.rlim_cur < rl.rlim_max) {
+      rlimit raised = rl;
+      raised.rlim_cur = rl.rlim_max;
+      if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
+    }
+    constexpr rlim_t reserve = 64;  // stdio, DNS, the TLS library
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > reserve + 2 &&
+        2 * concurrency + reserve > rl.rlim_cur) {
+      const std::size_t fit = (rl.rlim_cur - reserve) / 2;
+      fmt::print(stderr,
+                 "mxguard probe: --concurrency {} needs {} descriptors, the limit is {}: probing "
+                 "{} targets at once\n",
+                 concurrency, 2 * concurrency + reserve, rl.rlim_cur, fit);
+      concurrency = fit;
+    }
   }
 
   net::probe_run_options opts;

@@ -222,6 +222,21 @@ def test_pipelining_several_tests_per_write(fake):
     assert out.returncode == 64, out.stderr
 
 
+def test_concurrency_fits_the_descriptor_limit(fake):
+    """Two sockets per target at most: with a hard limit of 150 descriptors, --concurrency 500
+    becomes 43 targets at once (a note on stderr), not connects failing with EMFILE."""
+    import resource
+
+    srv = fake(fake_smtp.FakeSmtp)
+    out = subprocess.run(
+        [BIN, "probe", "--json", "--concurrency", "500", "--local-domain", "example.test",
+         f"127.0.0.1:{srv.port}"], capture_output=True, text=True, timeout=120,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (150, 150)))
+    assert "--concurrency 500 needs 1064 descriptors, the limit is 150: probing 43 targets" \
+        in out.stderr, out.stderr
+    assert json.loads(out.stdout)["targets"][0]["verdict"] == "CLOSED"
+
+
 # ---- IPv6 loopback ----
 
 class MxServer6(MxServer):
