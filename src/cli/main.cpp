@@ -16,6 +16,10 @@ namespace mx::cli {
 int run_lookup(int argc, char** argv);  // cli/lookup.cpp: parses its own options
 }  // namespace mx::cli
 
+namespace mx::cli {
+int run_passwd(const std::string& user);  // cli/passwd.cpp
+}  // namespace mx::cli
+
 namespace {
 
 int run(int argc, char** argv) {
@@ -63,6 +67,13 @@ int run(int argc, char** argv) {
   auto* reference = app.add_subcommand(
       "config-reference", "Print the configuration reference (docs/config.md) as Markdown");
 
+  std::string passwd_user;
+  auto* passwd = app.add_subcommand(
+      "passwd",
+      "Print a passwd-file line ([auth] passwd_file) with a yescrypt hash of a password read "
+      "from stdin");
+  passwd->add_option("user", passwd_user, "User name to print before the hash (USER:{CRYPT}...)");
+
   // probe parses its own command line (its usage errors exit 64); listed here for --help.
   app.add_subcommand("probe", "Test SMTP servers for open relaying (never sends a message); "
                               "see `mxguard probe --help`");
@@ -84,6 +95,7 @@ int run(int argc, char** argv) {
 
   if (version->parsed()) return run_version();
   if (reference->parsed()) return run_config_reference();
+  if (passwd->parsed()) return run_passwd(passwd_user);
   if (check->parsed()) return run_check_config(check_path, show);
   if (serve->parsed()) {
     serve_opts.log_format = log_format == "json" ? mx::log::format::json : mx::log::format::text;
