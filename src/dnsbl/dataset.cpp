@@ -39,33 +39,67 @@ std::optional<dns::name> take_name(std::string_view& s) {
 class loader {
  public:
   loader(dataset_type type, const load_options& opts)
-      : type_(type), opts_(opts), ctx_(opts, warnings_, warning_count_) {
-    top_ttl_ = opts.default_ttl;
+      : type_(type), opts_(opts), ctx_(opts_, warnings_, warning_count_) {
+    top_ttl_ = opts_.default_ttl;
     if (type != dataset_type::combined) {
       top_ = make_builder(type);
-      top_->ttl = opts.default_ttl;
+      top_->ttl = opts_.default_ttl;
     }
+    out_ = std::make_shared<dataset>();
+    out_->type = type_;
   }
 
-  mx::expected<load_result, load_error> run(std::span<const source_text> sources) {
-    auto out = std::make_shared<dataset>();
-    out_ = out.get();
-    out_->type = type_;
-    for (const auto& src : sources) {
-      out_->newest_mtime = std::max(out_->newest_mtime, src.mtime);
-      ctx_.source = src.name;
-      ctx_.line = 0;
-      if (top_) top_->start_file();
-      const std::string_view all = src.text;
-      for (std::size_t start = 0; start < all.size();) {
-        const std::size_t nl = all.find('\n', start);
-        const std::size_t end = nl == std::string_view::npos ? all.size() : nl;
-        ++ctx_.line;
-        one_line(all.substr(start, end - start));
-        if (error_) return mx::unexpected(*error_);
-        start = end + 1;
+  void begin_source(std::string name, std::int64_t mtime) {
+    source_ = std::move(name);
+    out_->newest_mtime = std::max(out_->newest_mtime, mtime);
+    ctx_.source = source_;
+    ctx_.line = 0;
+    carry_.clear();
+    if (top_) top_->start_file();
+  }
+
+  // Lines may be split anywhere between two calls: the unfinished tail waits in carry_.
+  bool feed(std::string_view text) {
+    if (error_) return false;
+    std::size_t start = 0;
+    if (!carry_.empty()) {
+      const std::size_t nl = text.find('\n');
+      if (nl == std::string_view::npos) {
+        carry_.append(text);
+        return true;
       }
+      carry_.append(text.substr(0, nl));
+      ++ctx_.line;
+      one_line(carry_);
+      carry_.clear();
+      if (error_) return false;
+      start = nl + 1;
     }
+    while (start < text.size()) {
+      const std::size_t nl = text.find('\n', start);
+      if (nl == std::string_view::npos) {
+        carry_.assign(text.substr(start));
+        break;
+      }
+      ++ctx_.line;
+      one_line(text.substr(start, nl - start));
+      if (error_) return false;
+      start = nl + 1;
+    }
+    return true;
+  }
+
+  bool end_source() {
+    if (!carry_.empty() && !error_) {
+      ++ctx_.line;
+      one_line(carry_);
+      carry_.clear();
+    }
+    return !error_;
+  }
+
+  mx::expected<load_result, load_error> finish() {
+    if (error_) return mx::unexpected(*error_);
     ctx_.line = 0;
     if (top_) {
       out_->bindings.push_back({dns::name(), top_->finish(ctx_)});
@@ -73,7 +107,7 @@ class loader {
       finish_section();
     }
     load_result result;
-    result.data = std::move(out);
+    result.data = std::move(out_);
     result.warnings = std::move(warnings_);
     result.warning_count = warning_count_;
     return result;
@@ -317,11 +351,13 @@ class loader {
   }
 
   dataset_type type_;
-  const load_options& opts_;
+  load_options opts_;  // a copy: the streaming API may outlive the caller's options
   std::vector<load_warning> warnings_;
   std::size_t warning_count_ = 0;
   line_context ctx_;
-  dataset* out_ = nullptr;
+  std::shared_ptr<dataset> out_;
+  std::string source_;                     // ctx_.source points here
+  std::string carry_;                      // an unfinished line between two feed() calls
   std::unique_ptr<leaf_builder> top_;      // every type but combined
   std::unique_ptr<leaf_builder> section_;  // combined: the section being read
   std::vector<dns::name> section_zones_;
@@ -362,11 +398,36 @@ std::size_t dataset::memory_bytes() const {
   return n;
 }
 
+class dataset_loader::impl : public loader {
+ public:
+  using loader::loader;
+};
+
+dataset_loader::dataset_loader(dataset_type type, const load_options& opts)
+    : impl_(std::make_unique<impl>(type, opts)) {}
+dataset_loader::~dataset_loader() = default;
+void dataset_loader::begin_source(std::string name, std::int64_t mtime) {
+  impl_->begin_source(std::move(name), mtime);
+}
+bool dataset_loader::feed(std::string_view text) {
+  return impl_->feed(text);
+}
+bool dataset_loader::end_source() {
+  return impl_->end_source();
+}
+mx::expected<load_result, load_error> dataset_loader::finish() {
+  return impl_->finish();
+}
+
 mx::expected<load_result, load_error> load_dataset(dataset_type type,
                                                    std::span<const source_text> sources,
                                                    const load_options& opts) {
   loader l(type, opts);
-  return l.run(sources);
+  for (const auto& src : sources) {
+    l.begin_source(src.name, src.mtime);
+    if (!l.feed(src.text) || !l.end_source()) break;
+  }
+  return l.finish();
 }
 
 mx::expected<dataset_spec, std::string> parse_dataset_spec(std::string_view text) {

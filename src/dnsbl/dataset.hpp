@@ -112,6 +112,26 @@ mx::expected<load_result, load_error> load_dataset(dataset_type type,
                                                    std::span<const source_text> sources,
                                                    const load_options& opts = {});
 
+// The same, fed piece by piece (files.cpp reads large files in chunks, so a load never holds a
+// whole file): begin_source, feed the text split anywhere, end_source; then finish. feed and
+// end_source return false once the load has failed; finish says why.
+class dataset_loader {
+ public:
+  explicit dataset_loader(dataset_type type, const load_options& opts = {});
+  ~dataset_loader();
+  dataset_loader(const dataset_loader&) = delete;
+  dataset_loader& operator=(const dataset_loader&) = delete;
+
+  void begin_source(std::string name, std::int64_t mtime);
+  bool feed(std::string_view text);
+  bool end_source();
+  mx::expected<load_result, load_error> finish();
+
+ private:
+  class impl;
+  std::unique_ptr<impl> impl_;
+};
+
 // "ip4set:a.txt,b.txt" (the dataset part of rbldnsd's zone argument; ':' also separates files).
 struct dataset_spec {
   dataset_type type = dataset_type::ip4set;

@@ -1,10 +1,11 @@
 // dnsbl/files: reads a dataset's files from disk. The only I/O in src/dnsbl: everything else
 // takes text (dataset.hpp), so tests and fuzzers never touch the file system.
 //
-// A file is read whole; its mtime becomes the source's mtime (the SOA serial when $SOA says 0),
-// and a file whose size or mtime changed while it was read is an error, as in rbldnsd (write the
-// new data to a temporary file and rename it into place). gzip-compressed files, which rbldnsd
-// can read, are refused with a clear error.
+// read_source reads a file whole; load_dataset_files streams each file through dataset_loader
+// in 1 MiB chunks, so a load never holds a whole file. A file's mtime becomes the source's mtime
+// (the SOA serial when $SOA says 0), and a file whose size or mtime changed while it was read is
+// an error, as in rbldnsd (write the new data to a temporary file and rename it into place).
+// gzip-compressed files, which rbldnsd can read, are refused with a clear error.
 //
 // SECURITY: paths come from the operator's configuration; nothing here follows peer input.
 #pragma once
@@ -19,7 +20,7 @@ namespace mx::dnsbl {
 
 mx::expected<source_text, load_error> read_source(const std::string& path);
 
-// read_source for each path, then load_dataset.
+// Each path in turn, as one dataset (the same result as read_source + load_dataset).
 mx::expected<load_result, load_error> load_dataset_files(dataset_type type,
                                                          std::span<const std::string> paths,
                                                          const load_options& opts = {});

@@ -64,21 +64,17 @@ class ip4_leaf final : public leaf {
 
 class ip4tset_leaf final : public leaf {
  public:
-  ip4tset_leaf(value_pool values, std::uint32_t def, std::uint32_t ttl, bool tp,
-               std::vector<std::uint32_t> addrs)
+  ip4tset_leaf(value_pool values, std::uint32_t def, std::uint32_t ttl, bool tp, compact_set4 addrs)
       : leaf(dataset_type::ip4tset, key_family::ip4, std::move(values), def, ttl, tp),
-        addrs_(std::move(addrs)) {
-    index_.build(addrs_);
-  }
+        addrs_(std::move(addrs)) {}
 
   std::size_t entry_count() const override { return addrs_.size(); }
   std::size_t memory_bytes() const override {
-    return addrs_.capacity() * sizeof(std::uint32_t) + index_.memory_bytes() +
-           values().memory_bytes();
+    return addrs_.memory_bytes() + values().memory_bytes();
   }
   bool next_run(walk_cursor& c, ip_run& out) const override {
     if (c.a >= addrs_.size()) return false;
-    out.lo = out.hi = {0, addrs_[c.a++]};
+    out.lo = out.hi = {0, addrs_.at(c.a++, c.b)};
     out.values = listed_default().values;
     return true;
   }
@@ -86,19 +82,17 @@ class ip4tset_leaf final : public leaf {
  protected:
   match find(const lookup_key& key) const override {
     if (const auto p = point(key)) {
-      if (indexed_contains(addrs_, index_, *p)) return listed_default();
+      if (addrs_.contains(*p)) return listed_default();
       return {};
     }
-    if (const auto r = partial_range(key)) {
-      const auto it = std::lower_bound(addrs_.begin(), addrs_.end(), r->first);
-      if (it != addrs_.end() && *it <= r->second) return {found::exists, {}, 0};
+    if (const auto r = partial_range(key); r && addrs_.any_in(r->first, r->second)) {
+      return {found::exists, {}, 0};
     }
     return {};
   }
 
  private:
-  std::vector<std::uint32_t> addrs_;
-  bucket_index index_;
+  compact_set4 addrs_;
 };
 
 // rbldnsd ip4set stores a range as entries on the octet boundaries /32, /24, /16 and /8, and the
@@ -223,21 +217,24 @@ class ip4tset_builder final : public leaf_builder {
       ctx.warn("invalid address");
       return;
     }
-    addrs_.push_back(p->addr);
+    // Fixed-size chunks: no vector ever doubles (and copies) the whole list while it grows.
+    if (chunks_.empty() || chunks_.back().size() == chunk_keys) {
+      chunks_.emplace_back().reserve(chunk_keys);
+    }
+    chunks_.back().push_back(p->addr);
   }
 
   std::shared_ptr<const leaf> finish(line_context& ctx) override {
     const std::uint32_t def = first_default();
     values_.finalize(subst);
-    std::sort(addrs_.begin(), addrs_.end());
-    addrs_.erase(std::unique(addrs_.begin(), addrs_.end()), addrs_.end());
-    addrs_.shrink_to_fit();
     return std::make_shared<ip4tset_leaf>(std::move(values_), def, ttl,
-                                          ctx.options().rfc5782_test_points, std::move(addrs_));
+                                          ctx.options().rfc5782_test_points,
+                                          compact_set4::build(std::move(chunks_)));
   }
 
  private:
-  std::vector<std::uint32_t> addrs_;
+  static constexpr std::size_t chunk_keys = std::size_t{1} << 18;  // 1 MiB
+  std::vector<std::vector<std::uint32_t>> chunks_;
 };
 
 }  // namespace

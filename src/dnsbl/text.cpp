@@ -17,18 +17,6 @@ bool consume(std::string_view& s, char c) {
   return true;
 }
 
-// One decimal octet: any run of digits worth at most 255.
-std::optional<std::uint32_t> octet(std::string_view& s) {
-  if (s.empty() || !is_digit(s.front())) return std::nullopt;
-  std::uint32_t v = 0;
-  while (!s.empty() && is_digit(s.front())) {
-    v = v * 10 + static_cast<std::uint32_t>(s.front() - '0');
-    if (v > 255) return std::nullopt;
-    s.remove_prefix(1);
-  }
-  return v;
-}
-
 // "/bits" after a prefix: digits worth at most `max`.
 std::optional<int> mask_bits(std::string_view& s, int max) {
   if (s.empty() || !is_digit(s.front())) return std::nullopt;
@@ -94,21 +82,29 @@ bool at_key_end(std::string_view s) {
   return s.empty() || is_space(s.front()) || is_comment(s.front()) || s.front() == ':';
 }
 
+// The loader's hottest function (one call per line of a big list): a plain pointer loop.
 std::optional<ip4_prefix> parse_ip4_prefix(std::string_view& s) {
-  ip4_prefix out;
-  for (int i = 0; i < 4; ++i) {
-    if (i > 0) {
-      if (s.empty() || s.front() != '.') {
-        out.bits = 8 * i;
-        return out;
-      }
-      s.remove_prefix(1);
-    }
-    const auto o = octet(s);
-    if (!o) return std::nullopt;
-    out.addr |= *o << (24 - 8 * i);
+  const char* p = s.data();
+  const char* const end = p + s.size();
+  std::uint32_t addr = 0;
+  int octets = 0;
+  for (;;) {
+    if (p == end || !is_digit(*p)) return std::nullopt;
+    std::uint32_t v = 0;
+    do {
+      v = v * 10 + static_cast<std::uint32_t>(*p - '0');
+      if (v > 255) return std::nullopt;
+      ++p;
+    } while (p != end && is_digit(*p));
+    addr |= v << (24 - 8 * octets);
+    ++octets;
+    if (octets == 4 || p == end || *p != '.') break;
+    ++p;
   }
-  out.bits = 32;
+  s.remove_prefix(static_cast<std::size_t>(p - s.data()));
+  ip4_prefix out;
+  out.addr = addr;
+  out.bits = 8 * octets;
   return out;
 }
 

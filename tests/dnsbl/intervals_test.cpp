@@ -171,3 +171,49 @@ TEST(interval_table, u128_keys) {
 
 }  // namespace
 }  // namespace mx::dnsbl
+
+namespace mx::dnsbl {
+namespace {
+
+// compact_set4 against std::set on random keys with duplicates, small (plain array) and large
+// (16-bit halves in buckets): membership, range checks across bucket edges, the walk in order.
+TEST(compact_set4, matches_reference) {
+  const std::size_t sizes[] = {0,     1, 1000, compact_set4::min_keys - 1, compact_set4::min_keys,
+                               300000};
+  for (const std::size_t n : sizes) {
+    std::mt19937 rnd(static_cast<unsigned>(n) + 7);
+    std::set<std::uint32_t> ref;
+    std::vector<std::vector<std::uint32_t>> chunks(3);
+    for (std::size_t i = 0; i < n; ++i) {
+      // Clustered in few /16s so buckets get full, with edges and repeats.
+      std::uint32_t k = (rnd() % 4 == 0) ? rnd() : ((rnd() % 8) << 16 | (rnd() & 0xFFFF));
+      if (i % 50 == 0) k = i % 100 == 0 ? 0u : 0xFFFFFFFFu;
+      if (i % 7 == 0 && !ref.empty()) k = *ref.begin();  // a duplicate
+      ref.insert(k);
+      chunks[i % 3].push_back(k);
+    }
+    const auto set = compact_set4::build(std::move(chunks));
+    ASSERT_EQ(set.size(), ref.size()) << "n=" << n;
+    std::size_t bucket = 0;
+    std::size_t i = 0;
+    for (const auto k : ref) {
+      ASSERT_EQ(set.at(i++, bucket), k) << "n=" << n << " i=" << i;
+      ASSERT_TRUE(set.contains(k)) << "n=" << n << " k=" << k;
+    }
+    for (int probe = 0; probe < 20000; ++probe) {
+      const std::uint32_t k = probe % 2 ? rnd() : ((rnd() % 9) << 16 | (rnd() & 0xFFFF));
+      EXPECT_EQ(set.contains(k), ref.count(k) == 1) << "n=" << n << " k=" << k;
+      const std::uint32_t span = probe % 3 == 0 ? rnd() % 300000 : rnd() % 300;
+      const std::uint32_t hi = k > 0xFFFFFFFFu - span ? 0xFFFFFFFFu : k + span;
+      const auto it = ref.lower_bound(k);
+      const bool want = it != ref.end() && *it <= hi;
+      EXPECT_EQ(set.any_in(k, hi), want) << "n=" << n << " [" << k << ", " << hi << "]";
+    }
+    if (n >= compact_set4::min_keys) {
+      EXPECT_LT(set.memory_bytes(), ref.size() * 2 + 300000) << "2 octets per address, n=" << n;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace mx::dnsbl

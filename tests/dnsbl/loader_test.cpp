@@ -424,6 +424,69 @@ TEST(loader, timestamp_expiry) {
   EXPECT_EQ(summary(ask(*zs, "4.3.2.1.bl.test", a, after)), "NXDOMAIN");
 }
 
+// dataset_loader (what load_dataset_files streams through) gives the same dataset whatever the
+// split of the text into pieces: lines cut anywhere, CRLF, no final newline, several files.
+TEST(loader, streaming_matches_whole_text) {
+  struct stream_case {
+    std::string what;
+    dataset_type type;
+    std::vector<std::string> files;
+    std::vector<std::string> names;  // asked of both
+  };
+  const stream_case cases[] = {
+      {"ip4set with values, comments, a bad line, no final newline",
+       dataset_type::ip4set,
+       {"$SOA 1h ns.bl.test hm.bl.test 1 1h 1h 1w 1h\n:3:txt $\n# c\n1.2.3.4\nbad\n10.0.0.0/8 :5\n"
+        "!10.1.2.3",
+        "5.6.7.8\r\n:4\n9.9.9.9"},
+       {"4.3.2.1.bl.test", "8.7.6.5.bl.test", "3.2.1.10.bl.test", "4.2.1.10.bl.test",
+        "9.9.9.9.bl.test", "bl.test"}},
+      {"ip4tset",
+       dataset_type::ip4tset,
+       {":6:t\n1.2.3.4\n5.6.7.8\n1.2.3.4\n"},
+       {"4.3.2.1.bl.test", "8.7.6.5.bl.test", "7.6.5.bl.test", "9.9.9.9.bl.test"}},
+      {"dnset and a long line",
+       dataset_type::dnset,
+       {"example.com :2:" + std::string(300, 'x') + "\n*.wild.test\n"},
+       {"example.com.bl.test", "a.wild.test.bl.test", "wild.test.bl.test"}},
+  };
+  for (const auto& c : cases) {
+    std::vector<source_text> sources;
+    for (std::size_t i = 0; i < c.files.size(); ++i) {
+      sources.push_back({"f" + std::to_string(i), c.files[i], 0});
+    }
+    const auto whole = load_dataset(c.type, sources);
+    ASSERT_TRUE(whole.has_value()) << c.what;
+    const auto zs_whole = one_zone("bl.test", {whole->data});
+    for (const std::size_t piece :
+         {std::size_t{1}, std::size_t{2}, std::size_t{5}, std::size_t{64}}) {
+      dataset_loader l(c.type);
+      for (const auto& src : sources) {
+        l.begin_source(src.name, src.mtime);
+        for (std::size_t at = 0; at < src.text.size(); at += piece) {
+          ASSERT_TRUE(l.feed(std::string_view(src.text).substr(at, piece))) << c.what;
+        }
+        ASSERT_TRUE(l.end_source()) << c.what;
+      }
+      const auto streamed = l.finish();
+      ASSERT_TRUE(streamed.has_value()) << c.what << " piece " << piece;
+      EXPECT_EQ(streamed->warning_count, whole->warning_count) << c.what << " piece " << piece;
+      for (std::size_t w = 0; w < whole->warnings.size() && w < streamed->warnings.size(); ++w) {
+        EXPECT_EQ(to_string(streamed->warnings[w]), to_string(whole->warnings[w]))
+            << c.what << " piece " << piece;
+      }
+      EXPECT_EQ(streamed->data->entry_count(), whole->data->entry_count()) << c.what;
+      const auto zs = one_zone("bl.test", {streamed->data});
+      for (const auto& name : c.names) {
+        for (const auto type : {dns::rr_type::a, dns::rr_type::txt, dns::rr_type::soa}) {
+          EXPECT_EQ(summary(ask(*zs, name, type)), summary(ask(*zs_whole, name, type)))
+              << c.what << ": " << name << " piece " << piece;
+        }
+      }
+    }
+  }
+}
+
 TEST(loader, default_value_is_per_file) {
   // rbldnsd resets the default A+TXT at the start of each file of a dataset.
   const auto loaded =
