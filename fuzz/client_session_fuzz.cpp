@@ -4,10 +4,13 @@
 // XCLIENT), STARTTLS or QUIT, and settle/timeout/EOF are injected pseudo-randomly. Invariants:
 // every write is whole CRLF lines with no bare CR, LF or NUL; no line is DATA or BDAT; nothing is
 // written after close; every failed/closed event really ends the session.
+// Batches of envelopes (some ending in XCLIENT, some with QUIT after) are submitted too: never
+// more exchange_done events than envelopes.
 // With config bit 0x10 the stream drives a whole probe::target_probe instead (connections,
-// reconnects, STARTTLS, the PROXY probe), whose actions are answered pseudo-randomly: it must
-// finish, stay within its connection budget, never write DATA, and its JSON output must stay
-// free of raw control characters whatever the server said.
+// reconnects, STARTTLS, the PROXY probe; bits 0x06 pick the part, all, main or proxy, or one test
+// per write), whose actions are answered pseudo-randomly: it must finish, stay within its
+// connection budget, never write DATA, and its JSON output must stay free of raw control
+// characters whatever the server said.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -56,6 +59,19 @@ void drive_target(std::uint8_t config, std::string_view stream,
   cfg.battery.token = "t0";
   cfg.client.helo = "probe.example";
   cfg.client.pipelining = (config & 1) == 0;
+  switch ((config >> 1) & 3) {
+    case 1:
+      cfg.part = mx::probe::probe_part::main;
+      break;
+    case 2:
+      cfg.part = mx::probe::probe_part::proxy;
+      break;
+    case 3:
+      cfg.pipeline_tests = 1;
+      break;
+    default:
+      break;
+  }
   cfg.starttls = (config & 0x20)   ? mx::probe::tls_use::always
                  : (config & 0x40) ? mx::probe::tls_use::never
                                    : mx::probe::tls_use::when_offered;
@@ -98,6 +114,7 @@ void drive_target(std::uint8_t config, std::string_view stream,
   check(report.connections == connects);
   check(report.connections <= report.facts.results.size() + 2 || report.facts.results.empty());
   for (const auto& t : report.facts.results) check(t.attempts <= 2);
+  if (cfg.part == mx::probe::probe_part::proxy) check(report.connections <= 1);
   const std::string json = mx::probe::format_json({report});
   for (char c : json) check(static_cast<unsigned char>(c) >= 0x20 || c == '\n');
   const std::string table = mx::probe::format_table(report);
@@ -129,12 +146,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   mx::smtp::client_session s(cfg);
   bool closed = false;
+  std::size_t unreported = 0;  // envelopes submitted and not yet reported
   auto take = [&](const mx::smtp::client_step& st) {
     if (closed) check(st.send.empty());
     check_write(st.send);
     for (const auto& ev : st.events) {
       if (ev.what == mx::smtp::client_event::type::closed) check(s.closed());
+      if (ev.what == mx::smtp::client_event::type::exchange_done) {
+        check(unreported > 0);
+        --unreported;
+      }
+      if (ev.what == mx::smtp::client_event::type::failed) unreported = 0;
     }
+    if (s.ready()) check(unreported == 0);
     if (st.close) closed = true;
     if (s.closed()) check(st.close || closed);
   };
@@ -155,12 +179,30 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
           break;
         case 2: {
           mx::smtp::envelope env{"ADDR=127.0.0.1", "<a@x.example>", {"<b@y.example>"}};
-          if (auto st = s.submit(env)) take(*st);
+          if (auto st = s.submit(env)) {
+            unreported = 1;
+            take(*st);
+          }
+          break;
+        }
+        case 3: {
+          const mx::smtp::envelope batch[] = {
+              {"", "<a@x.example>", {"<b@y.example>"}},
+              {"", "<>", {"<c@y.example>", "<d@y.example>"}},
+              {(r >> 4) & 1 ? "ADDR=127.0.0.1" : "", "<a@x.example>", {"<e@y.example>"}},
+          };
+          if (auto st = s.submit(batch, ((r >> 5) & 1) != 0)) {
+            unreported = 3;
+            take(*st);
+          }
           break;
         }
         default: {
           mx::smtp::envelope env{"", "<>", {"<b@y.example>", "<c%y.example@x.example>"}};
-          if (auto st = s.submit(env)) take(*st);
+          if (auto st = s.submit(env)) {
+            unreported = 1;
+            take(*st);
+          }
           break;
         }
       }

@@ -448,6 +448,8 @@ void target_probe::on_failed(const smtp::client_event& ev) {
     return;
   }
   if (proxy_conn_) {
+    // Failing while saying goodbye: the PROXY test is recorded already.
+    if (finishing_ || current_ >= results_.size()) return;
     if (ev.failure == smtp::client_failure::disconnected && !proxy_banner_) {
       // Hanging up on the PROXY header is a refusal of it.
       record_proxy({}, "");

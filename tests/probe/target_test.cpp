@@ -806,6 +806,17 @@ TEST(TargetProbe, ProxyPart) {
   ASSERT_FALSE(r6.sent.empty());
   EXPECT_EQ(r6.sent.front(), "#0 PROXY TCP6 ::1 ::1 40025 2525");
 
+  // Garbage after the test is recorded (in answer to QUIT) fails the session, and changes
+  // nothing: the one test stays recorded once.
+  script garbage = closed;
+  garbage.respond = [](conn_state& st, const std::string& l) {
+    return starts(l, "QUIT") ? std::string("HTTP/1.1 400 Bad Request\r\n") : postfix_like(st, l);
+  };
+  const run_result rg = drive(garbage, cfg);
+  ASSERT_EQ(rg.report.facts.results.size(), 1u);
+  EXPECT_EQ(rg.report.facts.results[0].attempts, 1);
+  EXPECT_EQ(name(rg.report.facts.results[0].outcome), name(test_outcome::refused));
+
   target_config none = config();
   none.part = probe_part::proxy;
   none.battery.spoofing = false;
