@@ -6,8 +6,10 @@
 # Reports hosts/s, relay tests/s, CPU time and verdict agreement with the ground truth.
 #
 # Usage: bench/probe_vs_nmap.sh [path/to/mxguard]
-#        (env: PORT, REPLY_DELAY_MS, HOSTS, MODE=rtt|per-reply, CONCURRENCY for mxguard,
-#         SKIP_NMAP=1 to time mxguard alone)
+#        (env: PORT, REPLY_DELAY_MS, HOSTS, MODE=rtt|per-reply, CONCURRENCY and PIPELINE for
+#         mxguard, SKIP_NMAP=1 to time mxguard alone)
+# The machine's load average is printed before each tool's run: the numbers mean little when
+# something else was using the CPUs.
 # Loopback only. Results go to stdout; bench/RESULTS_probe.md records a run.
 set -euo pipefail
 
@@ -120,13 +122,30 @@ cpu_of() {  # /usr/bin/time -f "%e %U %S" output (last line) -> "wall user+sys"
   tail -n 1 "$1" | awk '{printf "%s %.2f\n", $1, $2 + $3}'
 }
 
+load() { echo "   (load average: $(cut -d' ' -f1-3 /proc/loadavg))"; }
+fake_cpu() {  # the fake servers' CPU seconds so far (utime + stime)
+  awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$fake_pid/stat"
+}
+fake_before=0
+fake_used() {  # prints the fake's CPU since the last call
+  local now
+  now=$(fake_cpu)
+  echo "   (fake servers' CPU during the run: $(awk -v a="$now" -v b="$fake_before" 'BEGIN{printf "%.2f", a - b}') s)"
+  fake_before=$now
+}
+
 echo "== $HOSTS endpoints, port $PORT, ${DELAY} ms delay ($MODE); odd last octet = open relay"
+echo "   $MXGUARD (source $(git -C "$(dirname "$0")" rev-parse --short HEAD 2>/dev/null || echo '?')), nmap $("$NMAP" --version | awk 'NR==1{print $3}'), $(nproc) CPUs"
 
 # mxguard probe
+fake_before=$(fake_cpu)
+load
 /usr/bin/time -f "%e %U %S" -o "$work/time.mx" \
   "$MXGUARD" probe --json --local-domain example.test --test-domain example.net \
-  --concurrency "${CONCURRENCY:-256}" --targets "$work/targets" > "$work/mx.json" || true
+  --concurrency "${CONCURRENCY:-256}" ${PIPELINE:+--pipeline "$PIPELINE"} \
+  --targets "$work/targets" > "$work/mx.json" || true
 read -r mx_wall mx_cpu < <(cpu_of "$work/time.mx")
+fake_used
 python3 - "$work/mx.json" "$mx_wall" "$mx_cpu" <<'EOF' | tee "$work/mx.summary"
 import json, sys
 doc = json.load(open(sys.argv[1]))
@@ -145,11 +164,13 @@ EOF
 run_nmap() {  # $1 label, rest: extra nmap options
   local label=$1
   shift
+  load
   /usr/bin/time -f "%e %U %S" -o "$work/time.nmap" \
     "$NMAP" -Pn -n -p "$PORT" "$@" --script +smtp-open-relay \
     --script-args smtp-open-relay.domain=example.net -iL "$work/addrs" -oX "$work/nmap.xml" \
     > /dev/null 2>&1 || true
   read -r wall cpu < <(cpu_of "$work/time.nmap")
+  fake_used
   python3 - "$work/nmap.xml" "$wall" "$cpu" "$label" <<'EOF'
 import sys
 import xml.etree.ElementTree as ET
