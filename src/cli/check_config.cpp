@@ -53,7 +53,7 @@ int run_check_config(const std::string& config_path, bool show) {
     fmt::print("no [smtpd] section: no relay policy to prove\n");
     return exit_ok;
   }
-  const auto proof = policy::prove_relay_safety(config::relay_policy(*cfg), cfg->smtpd.hostname);
+  const auto proof = prove_config(*loaded);
   if (proof.safe()) {
     fmt::print("{}\n", safe_summary(proof));
     return exit_ok;

@@ -69,7 +69,7 @@ expected<proven_config, std::string> load_and_prove(const std::string& path) {
   auto loaded = load_server_config(path);
   if (!loaded) return unexpected(loaded.error());
   if (!loaded->cfg.has_smtpd) return proven_config{std::move(*loaded), {}};
-  auto proof = policy::prove_relay_safety(config::relay_policy(loaded->cfg), loaded->cfg.smtpd.hostname);
+  auto proof = prove_config(*loaded);
   if (!proof.safe() && !loaded->cfg.smtpd.allow_open_relay) {
     std::string why;
     for (const auto& line : unsafe_report(proof)) why += line + "\n";
@@ -267,7 +267,7 @@ int run_serve(const serve_options& opts) {
   }
   if (server) {
     server->start();
-    for (const auto& ep : server->bound()) log::info("smtpd: listening on {}", ep.to_string());
+    for (const auto& d : server->bound_descriptions()) log::info("smtpd: listening on {}", d);
   }
 
   auto work = asio::make_work_guard(ioc);
@@ -310,10 +310,14 @@ int run_serve(const serve_options& opts) {
                     "on restart");
         }
         if (server && c.has_smtpd) {
-          if (c.smtpd.listen != settings->listen) {
+          std::vector<inet::endpoint> before, after;
+          for (const auto& l : settings->listeners) before.push_back(l.endpoint);
+          auto next_settings = make_settings(next->loaded);
+          for (const auto& l : next_settings->listeners) after.push_back(l.endpoint);
+          if (before != after) {
             log::warn("reload: smtpd.listen changed; listeners change only on restart");
           }
-          settings = make_settings(next->loaded);
+          settings = std::move(next_settings);
           server->reload(settings);
           open_relay = !next->proof.safe();
           proof = next->proof;

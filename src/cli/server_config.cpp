@@ -10,41 +10,106 @@
 #include <ctime>
 #include <fstream>
 #include <iterator>
+#include <optional>
 
 #include "dnsbl/files.hpp"
 #include "dnsbl/zone.hpp"
 #include "smtp/address.hpp"
+#include "smtp/session.hpp"
 
 namespace mx::cli {
+
+namespace {
+
+expected<std::string, std::string> read_whole(const std::string& path, std::string_view key,
+                                              const std::string& config_path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return unexpected(fmt::format("{}: cannot read ({} in {}): {}", path, key, config_path,
+                                  std::strerror(errno)));
+  }
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+}  // namespace
 
 expected<loaded_config, std::string> load_server_config(const std::string& config_path) {
   auto cfg = config::load_file(config_path);
   if (!cfg) return unexpected(cfg.error().to_string());
+  loaded_config out;
+  out.cfg = *cfg;
   const auto& smtpd = cfg->smtpd;
   if (smtpd.recipients.empty()) {
-    return loaded_config{*cfg, policy::recipient_table::postmaster_only(smtpd.local_domains)};
+    out.recipients = policy::recipient_table::postmaster_only(smtpd.local_domains);
+  } else {
+    std::ifstream in(smtpd.recipients, std::ios::binary);
+    if (!in) {
+      return unexpected(fmt::format("{}: cannot read (smtpd.recipients in {}): {}",
+                                    smtpd.recipients, config_path, std::strerror(errno)));
+    }
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto table = policy::recipient_table::parse(text, smtpd.recipients, smtpd.local_domains);
+    if (!table) return unexpected(table.error().to_string());
+    out.recipients = std::move(*table);
   }
-  std::ifstream in(smtpd.recipients, std::ios::binary);
-  if (!in) {
-    return unexpected(fmt::format("{}: cannot read (smtpd.recipients in {}): {}", smtpd.recipients,
-                                  config_path, std::strerror(errno)));
+  if (cfg->has_tls) {
+    auto tls = net::load_tls_context(cfg->tls.cert, cfg->tls.key);
+    if (!tls) return unexpected(fmt::format("{} (in {})", tls.error(), config_path));
+    out.tls = std::move(*tls);
   }
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto table = policy::recipient_table::parse(text, smtpd.recipients, smtpd.local_domains);
-  if (!table) return unexpected(table.error().to_string());
-  return loaded_config{*cfg, std::move(*table)};
+  if (cfg->has_auth) {
+    auto text = read_whole(cfg->auth.passwd_file, "auth.passwd_file", config_path);
+    if (!text) return unexpected(text.error());
+    auto table = policy::parse_passwd(*text, cfg->auth.passwd_file);
+    if (!table) return unexpected(table.error().to_string());
+    out.credentials = std::make_shared<const policy::credential_table>(std::move(*table));
+  }
+  if (!smtpd.sender_login_maps.empty()) {
+    auto text = read_whole(smtpd.sender_login_maps, "smtpd.sender_login_maps", config_path);
+    if (!text) return unexpected(text.error());
+    auto map = policy::parse_sender_login_map(*text, smtpd.sender_login_maps);
+    if (!map) return unexpected(map.error().to_string());
+    out.sender_logins = std::make_shared<const policy::sender_login_map>(std::move(*map));
+  }
+  return out;
 }
 
 std::shared_ptr<const net::smtp_settings> make_settings(const loaded_config& loaded) {
   const auto& c = loaded.cfg.smtpd;
   auto s = std::make_shared<net::smtp_settings>();
-  s->listen = c.listen;
   s->session.hostname = c.hostname;
   s->session.max_recipients = c.max_recipients;
   s->session.max_message_size = c.max_message_size;
   s->session.max_errors = c.max_errors;
   s->session.max_rejections = c.max_rejections;
   s->relay = config::relay_policy(loaded.cfg);
+  s->tls = loaded.tls;
+  s->credentials = loaded.credentials;
+  s->sender_logins = loaded.sender_logins;
+  s->auth_limits.max_failures = loaded.cfg.auth.max_failures;
+  s->auth_limits.window = std::chrono::seconds(loaded.cfg.auth.failure_window);
+  const bool auth = loaded.credentials != nullptr;
+  // [smtpd] listen: MX listeners, offering STARTTLS with a certificate and AUTH under TLS.
+  s->session.tls_available = s->tls != nullptr;
+  s->session.auth_available = auth;
+  for (const auto& ep : c.listen) s->listeners.push_back({ep, false, false, s->session, s->relay});
+  for (const auto& l : c.listeners) {
+    net::smtp_listener proto{{}, l.submission(), l.implicit_tls(), s->session, s->relay};
+    proto.session.tls_available = s->tls != nullptr && l.tls == "starttls";
+    proto.session.tls_active = l.implicit_tls();
+    proto.session.require_tls = l.require_tls;
+    proto.session.auth_available = auth;
+    proto.session.auth_without_tls = l.auth_without_tls;
+    if (l.submission()) {
+      // RFC 6409: submission relays for authenticated users only, wherever they connect from.
+      proto.session.require_auth = true;
+      proto.relay.trusted_networks.clear();
+    }
+    for (const auto& ep : l.listen) {
+      proto.endpoint = ep;
+      s->listeners.push_back(proto);
+    }
+  }
   s->recipients = loaded.recipients;
   s->mail_dir = c.mail_dir;
   s->queue_dir = c.queue_dir;
@@ -62,6 +127,67 @@ std::shared_ptr<const net::smtp_settings> make_settings(const loaded_config& loa
   t.session_lifetime = std::chrono::seconds(c.session_lifetime);
   s->allow_open_relay = c.allow_open_relay;
   return s;
+}
+
+namespace {
+
+// Feeds a client that never authenticates (EHLO, MAIL, RCPT; again after STARTTLS when offered)
+// to a session configured as `l`; any sender or recipient request means the gate is open.
+std::optional<std::string> auth_gate_hole(const net::smtp_listener& l) {
+  smtp::server_session session(l.session);
+  // EHLO ends a pipelining group (RFC 2920), so it is fed alone; MAIL and RCPT may pipeline.
+  const std::string dialogue = "MAIL FROM:<outsider@example.com>\r\nRCPT TO:<victim@example.net>\r\n";
+  auto leaks = [](const smtp::step& st) {
+    return st.request && (std::holds_alternative<smtp::sender_request>(*st.request) ||
+                          std::holds_alternative<smtp::recipient_request>(*st.request));
+  };
+  session.greet();
+  auto st = session.feed("EHLO proof.example\r\n");
+  if (!l.session.tls_active && l.session.tls_available) {
+    st = session.feed("STARTTLS\r\n");
+    if (st.request && std::holds_alternative<smtp::starttls_request>(*st.request)) {
+      st = session.tls_established();
+      st = session.feed("EHLO proof.example\r\n");
+    }
+  }
+  st = session.feed(dialogue);
+  if (leaks(st)) return std::string("MAIL accepted before AUTH");
+  return std::nullopt;
+}
+
+}  // namespace
+
+policy::relay_proof_result prove_config(const loaded_config& loaded) {
+  const auto settings = make_settings(loaded);
+  const std::string& hostname = loaded.cfg.smtpd.hostname;
+  auto result = policy::prove_relay_safety(settings->relay, hostname);
+  const net::smtp_listener* submission = nullptr;
+  for (const auto& l : settings->listeners) {
+    if (!l.submission) continue;
+    submission = &l;
+    if (auto hole = auth_gate_hole(l)) {
+      result.findings.push_back({"any", "proof.example", "<outsider@example.com>",
+                                 "<victim@example.net>",
+                                 fmt::format("submission listener {}: {}", l.endpoint.to_string(),
+                                             *hole),
+                                 "the session"});
+    }
+  }
+  if (submission != nullptr) {
+    // Clients submission must not trust although [smtpd] trusted_networks names them.
+    std::vector<inet::ip_address> insiders;
+    for (const auto& net : loaded.cfg.smtpd.trusted_networks) insiders.push_back(net.network);
+    for (const char* text : {"127.0.0.1", "::1"}) {
+      if (auto ip = inet::ip_address::parse(text)) insiders.push_back(*ip);
+    }
+    auto sub = policy::prove_relay_safety(submission->relay, hostname, insiders);
+    result.cases += sub.cases;
+    for (auto& f : sub.findings) {
+      f.client += " (on a submission listener)";
+      result.findings.push_back(std::move(f));
+    }
+  }
+  return result;
 }
 
 // ---- dnsbld ----

@@ -22,20 +22,34 @@
 #include "dnsbl/dataset.hpp"
 #include "net/dns_server.hpp"
 #include "net/smtp_server.hpp"
+#include "policy/credentials.hpp"
 #include "policy/recipients.hpp"
+#include "policy/sender_login.hpp"
+#include "policy/relay_proof.hpp"
 
 namespace mx::cli {
 
 struct loaded_config {
   config::config cfg;
   policy::recipient_table recipients;
+  std::shared_ptr<net::tls_context> tls;  // from [tls]; null without it
+  std::shared_ptr<const policy::credential_table> credentials;   // [auth] passwd_file
+  std::shared_ptr<const policy::sender_login_map> sender_logins;  // smtpd.sender_login_maps
 };
 
-// The error text names the file and line ("recipients.txt:3: ...").
+// Reads the config and every file it names (recipients, [tls] cert and key, [auth] passwd_file,
+// sender_login_maps). The error text
+// names the file and line ("recipients.txt:3: ...").
 expected<loaded_config, std::string> load_server_config(const std::string& config_path);
 
 // One immutable generation of server settings.
 std::shared_ptr<const net::smtp_settings> make_settings(const loaded_config& loaded);
+
+// The relay-safety proof of every listener: the MX policy against outsiders, and for submission
+// listeners (RFC 6409) their policy against outsiders AND clients inside trusted_networks (which
+// submission never trusts), plus the session's gate: MAIL before AUTH must be refused, in
+// plaintext and under TLS. Findings from submission listeners name the listener.
+policy::relay_proof_result prove_config(const loaded_config& loaded);
 
 // ---- dnsbld ----
 

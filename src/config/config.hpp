@@ -19,6 +19,21 @@
 
 namespace mx::config {
 
+// One [[smtpd.listener]] table: listeners beside [smtpd] listen (which are MX listeners, offering
+// STARTTLS when [tls] is configured). Submission listeners (RFC 6409; port 587 with STARTTLS, 465
+// with implicit TLS, RFC 8314) require AUTH before MAIL and never relay for trusted_networks.
+struct listener_config {
+  std::vector<inet::endpoint> listen;  // required
+  std::string role = "submission";     // "submission" or "mx"
+  std::string tls = "starttls";        // "starttls", "implicit" or "none"
+  bool require_tls = false;            // 530 5.7.0 before STARTTLS
+  bool auth_without_tls = false;       // offer AUTH in plaintext: loopback addresses only
+
+  bool submission() const { return role == "submission"; }
+  bool implicit_tls() const { return tls == "implicit"; }
+  friend bool operator==(const listener_config&, const listener_config&) = default;
+};
+
 struct smtpd_config {
   std::vector<inet::endpoint> listen;                   // default ["127.0.0.1:2525"]
   std::string hostname;                                 // canonical; default "localhost"
@@ -50,8 +65,32 @@ struct smtpd_config {
   std::uint32_t timeout_idle = 300;
   std::uint32_t session_lifetime = 3600;
   std::uint32_t shutdown_grace = 30;
+  // RFC 6409 6.1: the senders each authenticated user may use ("" = not checked).
+  std::string sender_login_maps;
+  std::vector<listener_config> listeners;  // [[smtpd.listener]]
 
   friend bool operator==(const smtpd_config&, const smtpd_config&) = default;
+};
+
+// [tls]: the certificate every TLS listener presents (reloaded on SIGHUP).
+struct tls_config {
+  std::string cert;  // PEM chain, leaf first
+  std::string key;   // PEM private key
+  friend bool operator==(const tls_config&, const tls_config&) = default;
+};
+
+// [auth]: SMTP AUTH credentials (RFC 4954) and the limits on guessing them.
+struct auth_config {
+  std::string passwd_file;           // Dovecot passwd-file style; "" = AUTH not offered
+  std::uint32_t max_failures = 5;    // per client IP and per user within failure_window
+  std::uint32_t failure_window = 300;  // seconds
+  friend bool operator==(const auth_config&, const auth_config&) = default;
+};
+
+// [service]: the process itself.
+struct service_config {
+  std::string user = "mxguard";  // started as root: drop to this user after binding and reading keys
+  friend bool operator==(const service_config&, const service_config&) = default;
 };
 
 // One [[dnsbld.zone]] table.
@@ -85,8 +124,14 @@ struct config {
   // server only with [dnsbld] (or --dnsbl). Absent sections still hold their defaults.
   bool has_smtpd = false;
   bool has_dnsbld = false;
+  bool has_tls = false;
+  bool has_auth = false;
+  bool has_service = false;
   smtpd_config smtpd;
   dnsbld_config dnsbld;
+  tls_config tls;
+  auth_config auth;
+  service_config service;
 
   friend bool operator==(const config&, const config&) = default;
 };

@@ -201,6 +201,100 @@ std::string bare_key(std::string_view key) {
   return bare ? std::string(key) : detail::display_text(key);
 }
 
+bool is_loopback(const inet::ip_address& ip) {
+  const inet::ip_address u = ip.unmapped();
+  if (u.is_v4()) return u.bytes[0] == 127;
+  static const auto one = inet::ip_address::parse("::1");
+  return one && u == *one;
+}
+
+bool overlaps(const inet::endpoint& a, const inet::endpoint& b) {
+  return a.port == b.port && a.port != 0 && a.address.is_v4() == b.address.is_v4() &&
+         (a.address == b.address || a.address.is_unspecified() || b.address.is_unspecified());
+}
+
+// Where to point a message about key `name` of table `tbl` (the table itself when unset).
+toml::source_region key_source(const toml::node* tbl, std::string_view name) {
+  const auto* t = tbl != nullptr ? tbl->as_table() : nullptr;
+  const toml::node* n = t != nullptr ? t->get(name) : nullptr;
+  if (n != nullptr) return n->source();
+  return tbl != nullptr ? tbl->source() : toml::source_region{};
+}
+
+// [tls], [auth] and the [[smtpd.listener]] tables: what each listener promises must be possible
+// (TLS needs a certificate, submission needs credentials) and no listener may expose AUTH in
+// plaintext beyond loopback.
+std::optional<problem> check_listeners(const toml::table& doc, const config& cfg) {
+  if (cfg.has_tls && (cfg.tls.cert.empty() || cfg.tls.key.empty())) {
+    const toml::node* tls = doc.get("tls");
+    return at(key_source(tls, cfg.tls.cert.empty() ? "cert" : "key"),
+              fmt::format("tls.{}: required in [tls] (a PEM file)",
+                          cfg.tls.cert.empty() ? "cert" : "key"));
+  }
+  if (cfg.has_auth && cfg.auth.passwd_file.empty()) {
+    return at(key_source(doc.get("auth"), "passwd_file"),
+              "auth.passwd_file: required in [auth] (a passwd-file; `mxguard passwd` makes lines)");
+  }
+  const auto* tables = doc.at_path("smtpd.listener").as_array();
+  const auto& ls = cfg.smtpd.listeners;
+  for (std::size_t i = 0; i < ls.size(); ++i) {
+    const auto& l = ls[i];
+    const toml::node* tbl = tables != nullptr ? tables->get(i) : nullptr;
+    auto err = [&](std::string_view key, std::string message) {
+      return at(key_source(tbl, key), fmt::format("smtpd.listener[{}].{}: {}", i, key, message));
+    };
+    if (l.tls != "none" && !cfg.has_tls) {
+      return err("tls", fmt::format("tls = \"{}\" needs a [tls] section with cert and key (or "
+                                    "tls = \"none\")",
+                                    l.tls));
+    }
+    if (l.implicit_tls() && !l.submission()) {
+      return err("role", "tls = \"implicit\" is for submission (RFC 8314 3.3); role must be "
+                         "\"submission\"");
+    }
+    if (l.require_tls && l.tls == "none") {
+      return err("require_tls", "require_tls = true needs tls = \"starttls\"");
+    }
+    if (l.auth_without_tls) {
+      for (const auto& ep : l.listen) {
+        if (!is_loopback(ep.address)) {
+          return err("auth_without_tls",
+                     fmt::format("passwords in plaintext must not cross a network: {} is not a "
+                                 "loopback address",
+                                 ep.to_string()));
+        }
+      }
+    }
+    if (l.submission()) {
+      if (!cfg.has_auth) {
+        return err("role", "a submission listener needs [auth] passwd_file: it requires AUTH "
+                           "before MAIL");
+      }
+      if (l.tls == "none" && !l.auth_without_tls) {
+        return err("tls", "a submission listener without TLS could never authenticate anyone "
+                          "(AUTH needs TLS, or auth_without_tls on loopback)");
+      }
+    }
+    // No two listeners on one address and port.
+    for (const auto& ep : l.listen) {
+      for (std::size_t k = 0; k < cfg.smtpd.listen.size(); ++k) {
+        if (overlaps(ep, cfg.smtpd.listen[k])) {
+          return err("listen", fmt::format("{} overlaps smtpd.listen[{}]", ep.to_string(), k));
+        }
+      }
+      for (std::size_t j = 0; j < i; ++j) {
+        for (const auto& other : ls[j].listen) {
+          if (overlaps(ep, other)) {
+            return err("listen",
+                       fmt::format("{} overlaps smtpd.listener[{}].listen", ep.to_string(), j));
+          }
+        }
+      }
+    }
+  }
+  return std::nullopt;
+}
+
 // Checks between options: run after every option applied cleanly.
 std::optional<problem> cross_check(const toml::table& doc, const config& cfg) {
   if (const auto* relay = doc.at_path("smtpd.relay_domains").as_array()) {
@@ -231,17 +325,14 @@ std::optional<problem> cross_check(const toml::table& doc, const config& cfg) {
       }
     }
   }
+  if (auto p = check_listeners(doc, cfg)) return p;
   if (cfg.has_smtpd && cfg.has_dnsbld) {
     if (const auto* listen = doc.at_path("dnsbld.listen").as_array()) {
       for (std::size_t i = 0; i < cfg.dnsbld.listen.size() && i < listen->size(); ++i) {
         const auto& e = cfg.dnsbld.listen[i];
         for (std::size_t k = 0; k < cfg.smtpd.listen.size(); ++k) {
           const auto& m = cfg.smtpd.listen[k];
-          const bool overlap = e.port == m.port && e.port != 0 &&
-                               e.address.is_v4() == m.address.is_v4() &&
-                               (e.address == m.address || e.address.is_unspecified() ||
-                                m.address.is_unspecified());
-          if (overlap) {
+          if (overlaps(e, m)) {
             return at(listen->get(i)->source(),
                       fmt::format("dnsbld.listen[{}]: {} overlaps smtpd.listen[{}] (both use TCP)",
                                   i, e.to_string(), k));
@@ -445,6 +536,11 @@ policy::relay_config relay_policy(const config& cfg) {
   // A wildcard listen address says nothing about which addresses are ours.
   for (const auto& e : s.listen) {
     if (!e.address.is_unspecified()) add_own(e.address);
+  }
+  for (const auto& l : s.listeners) {
+    for (const auto& e : l.listen) {
+      if (!e.address.is_unspecified()) add_own(e.address);
+    }
   }
   for (const auto& a : s.own_addresses) add_own(a);
   r.restrictions = s.relay_restrictions;

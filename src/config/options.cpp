@@ -46,6 +46,18 @@ struct zone_field {
   }
 };
 
+// A member of one [[smtpd.listener]] table.
+template <class T>
+struct listener_field {
+  using value_type = T;
+  static constexpr bool in_array = true;
+  T listener_config::*member;
+  T& operator()(config& c, std::size_t i) const { return c.smtpd.listeners.at(i).*member; }
+  const T& operator()(const config& c, std::size_t i) const {
+    return c.smtpd.listeners.at(i).*member;
+  }
+};
+
 // The key of option `o` as a message names it, for the table `element` of an array.
 template <class F>
 std::string key_for(const option& o, std::size_t element) {
@@ -130,6 +142,64 @@ option path_option(std::string section, std::string name, const std::string& def
     if (text.find('\0') != std::string::npos || text.size() > 4096) {
       return at(node, fmt::format("{}: {} is not a usable path", key, display_text(text)));
     }
+    f(out, i) = text;
+    return std::nullopt;
+  };
+  o.show = [f](const config& c, std::size_t i) { return toml_string(f(c, i)); };
+  return o;
+}
+
+// A string that must be one of `choices` (the first is the default).
+template <class F>
+option choice_option(std::string section, std::string name, std::vector<std::string> choices,
+                     std::string help, F f) {
+  option o;
+  o.section = std::move(section);
+  o.name = std::move(name);
+  o.type = "string";
+  o.default_toml = toml_string(choices.front());
+  std::string listed;
+  for (const auto& c : choices) listed += (listed.empty() ? "" : ", ") + toml_string(c);
+  o.bounds = "one of " + listed;
+  o.help = std::move(help);
+  o.apply = [o, choices, listed, f](const toml::node& node, config& out,
+                                    std::size_t i) -> std::optional<problem> {
+    const std::string key = key_for<F>(o, i);
+    const auto* v = node.as_string();
+    if (v == nullptr) return wrong_type(node, key, "a string");
+    if (std::find(choices.begin(), choices.end(), v->get()) == choices.end()) {
+      return at(node, fmt::format("{}: {} is not one of {}", key, display_text(v->get()), listed));
+    }
+    f(out, i) = v->get();
+    return std::nullopt;
+  };
+  o.show = [f](const config& c, std::size_t i) { return toml_string(f(c, i)); };
+  return o;
+}
+
+// A POSIX user name (the portable set, as useradd accepts): [a-z_][a-z0-9_-]*, at most 32.
+template <class F>
+option user_option(std::string section, std::string name, std::string def, std::string help,
+                   F f) {
+  option o;
+  o.section = std::move(section);
+  o.name = std::move(name);
+  o.type = "user name";
+  o.default_toml = toml_string(def);
+  o.bounds = "a user name: `[a-z_][a-z0-9_-]*`, at most 32 characters";
+  o.help = std::move(help);
+  o.apply = [o, f](const toml::node& node, config& out, std::size_t i) -> std::optional<problem> {
+    const std::string key = key_for<F>(o, i);
+    const auto* v = node.as_string();
+    if (v == nullptr) return wrong_type(node, key, "a string (a user name)");
+    const std::string& text = v->get();
+    const bool ok = !text.empty() && text.size() <= 32 &&
+                    (text[0] == '_' || (text[0] >= 'a' && text[0] <= 'z')) &&
+                    std::all_of(text.begin(), text.end(), [](char c) {
+                      return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+                             c == '-';
+                    });
+    if (!ok) return at(node, fmt::format("{}: {} is not a user name", key, display_text(text)));
     f(out, i) = text;
     return std::nullopt;
   };
@@ -494,6 +564,76 @@ std::vector<option> build_table() {
       "On SIGTERM, seconds that sessions inside DATA may take to finish before the server exits.",
       field<S, std::uint32_t>{sm, &S::shutdown_grace}));
 
+  t.push_back(path_option(
+      s, "sender_login_maps", "", true,
+      "A file of `address user[, user...]` and `@domain user` lines: the envelope senders each "
+      "authenticated user may use (RFC 6409 6.1); any other sender gets 553 5.7.1. \"\": not "
+      "checked. The null sender `<>` is always allowed.",
+      field<S, std::string>{sm, &S::sender_login_maps}));
+
+  const std::string l = "smtpd.listener";
+  using L = listener_config;
+  t.push_back(list_option<inet::endpoint>(
+      l, "listen", "list of endpoints", std::nullopt, 1,
+      "1 or more; `IP:port`, IPv6 as `[addr]:port`",
+      "Addresses and ports of this listener.",
+      listener_field<std::vector<inet::endpoint>>{&L::listen}, endpoint_codec()));
+  t.push_back(choice_option(
+      l, "role", {"submission", "mx"},
+      "`submission` (RFC 6409): AUTH is required before MAIL (530 5.7.0), trusted_networks never "
+      "grant relaying and DNSBLs are not consulted for authenticated users. `mx`: like "
+      "`[smtpd] listen`.",
+      listener_field<std::string>{&L::role}));
+  t.push_back(choice_option(
+      l, "tls", {"starttls", "implicit", "none"},
+      "`starttls` offers STARTTLS (RFC 3207; needs [tls]); `implicit` speaks TLS from the first "
+      "byte (RFC 8314, port 465; submission only); `none` offers no TLS.",
+      listener_field<std::string>{&L::tls}));
+  t.push_back(bool_option(
+      l, "require_tls", false,
+      "Refuse every command but EHLO, HELO, STARTTLS, NOOP, RSET and QUIT with 530 5.7.0 until "
+      "STARTTLS. Never on a public MX (RFC 3207 4).",
+      listener_field<bool>{&L::require_tls}));
+  t.push_back(bool_option(
+      l, "auth_without_tls", false,
+      "Offer AUTH without TLS. Allowed only when every `listen` address is loopback: passwords "
+      "in plaintext must not cross a network.",
+      listener_field<bool>{&L::auth_without_tls}));
+
+  t.push_back(path_option(
+      "tls", "cert", "", true,
+      "PEM certificate chain (leaf first) presented by every TLS listener; read at start and on "
+      "SIGHUP. TLS 1.2 and 1.3 only.",
+      field<tls_config, std::string>{&config::tls, &tls_config::cert}));
+  t.push_back(path_option(
+      "tls", "key", "", true,
+      "PEM private key of `cert`; read at start (before dropping privileges) and on SIGHUP.",
+      field<tls_config, std::string>{&config::tls, &tls_config::key}));
+
+  t.push_back(path_option(
+      "auth", "passwd_file", "", true,
+      "Credentials for SMTP AUTH (RFC 4954), one `user:{SCHEME}hash` line each (Dovecot "
+      "passwd-file; schemes CRYPT (yescrypt `$y$`, bcrypt, SHA-crypt), BLF-CRYPT, SHA512-CRYPT, "
+      "SHA256-CRYPT). `mxguard passwd USER` prints a line. AUTH PLAIN and LOGIN are offered "
+      "only under TLS unless a listener allows `auth_without_tls`.",
+      field<auth_config, std::string>{&config::auth, &auth_config::passwd_file}));
+  t.push_back(integer_option(
+      "auth", "max_failures", 5, 1, 1000,
+      "Failed AUTH attempts per client IP and per user within `failure_window` before the "
+      "client gets 421 4.7.0 and is disconnected; each failure waits longer than the last.",
+      field<auth_config, std::uint32_t>{&config::auth, &auth_config::max_failures}));
+  t.push_back(integer_option(
+      "auth", "failure_window", 300, 1, 86400,
+      "Seconds over which failed AUTH attempts are counted.",
+      field<auth_config, std::uint32_t>{&config::auth, &auth_config::failure_window}));
+
+  t.push_back(user_option(
+      "service", "user", "mxguard",
+      "Started as root, mxguard binds its listeners and reads the TLS key, then runs as this "
+      "user (and its primary group) before serving a single client. A user that does not exist "
+      "is an error. Ignored when not started as root.",
+      field<service_config, std::string>{&config::service, &service_config::user}));
+
   const std::string d = "dnsbld";
   using D = dnsbld_config;
   constexpr auto dm = &config::dnsbld;
@@ -578,6 +718,28 @@ const std::vector<section_doc>& section_table() {
        "The SMTP server: where it listens, which domains it serves, who may relay, and its "
        "limits. `serve` runs it when the file has this section.",
        &config::has_smtpd,
+       {},
+       {}},
+      {"smtpd.listener",
+       "Further SMTP listeners, one table `[[smtpd.listener]]` each: submission (587 with "
+       "STARTTLS, 465 with implicit TLS) or more MX addresses.",
+       nullptr,
+       [](const config& c) { return c.smtpd.listeners.size(); },
+       [](config& c) { c.smtpd.listeners.emplace_back(); }},
+      {"tls",
+       "The certificate and key for STARTTLS (RFC 3207) and implicit TLS (RFC 8314). With this "
+       "section, `[smtpd] listen` offers STARTTLS.",
+       &config::has_tls,
+       {},
+       {}},
+      {"auth",
+       "SMTP AUTH (RFC 4954): who may log in to relay (`permit_authenticated`).",
+       &config::has_auth,
+       {},
+       {}},
+      {"service",
+       "The process: the user it runs as.",
+       &config::has_service,
        {},
        {}},
       {"dnsbld",

@@ -3,6 +3,8 @@
 
 #include <asio.hpp>
 #include <asio/experimental/as_tuple.hpp>
+#include <asio/ssl.hpp>
+#include <openssl/crypto.h>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -14,6 +16,7 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <thread>
 
 #include "core/log.hpp"
 #include "queue/spool.hpp"
@@ -81,6 +84,15 @@ auto async_flush(queue::sync_batcher& batcher, Token&& token) {
       token);
 }
 
+// Runs on the crypt pool. Parameters by value: the coroutine frame owns them.
+awaitable<bool> verify_password(policy::verify_cache* cache,
+                                std::shared_ptr<const policy::credential_table> creds,
+                                std::string user, std::string password) {
+  const bool ok = cache->verify(*creds, user, password);
+  OPENSSL_cleanse(password.data(), password.size());
+  co_return ok;
+}
+
 // Completion for detached coroutines: an exception (a bug, or bad_alloc) is logged and ends only
 // that coroutine; it never escapes io_context::run and takes a thread down.
 void log_exception(std::string_view what, std::exception_ptr e) {
@@ -130,13 +142,25 @@ std::size_t connection_counter::total() const {
 
 class connection;
 
+// A bound listener. `initial` is its settings at start: a reload that drops the listener from
+// the config cannot unbind it (listeners change on restart), so its sessions keep these.
+struct listener_socket {
+  std::unique_ptr<tcp::acceptor> acceptor;
+  smtp_listener initial;
+  std::size_t index = 0;  // in settings.listeners
+};
+
 struct smtp_server::impl : std::enable_shared_from_this<impl> {
   asio::io_context& ioc;
   mutable std::mutex settings_mu;
   std::shared_ptr<const smtp_settings> settings_;
-  std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
+  std::vector<std::unique_ptr<listener_socket>> acceptors;
   connection_counter counter;
   std::unique_ptr<queue::sync_batcher> batcher;
+  std::unique_ptr<policy::auth_limiter> auth_limiter;
+  policy::verify_cache verify_cache;  // repeat logins skip the password hash (locked inside)
+  // Password hashing (yescrypt: milliseconds of CPU) runs here, never on the io threads.
+  asio::thread_pool crypt_pool{std::max(2u, std::thread::hardware_concurrency())};
   std::atomic<bool> stopping{false};
   std::atomic<std::size_t> in_data{0};
   std::mutex conns_mu;
@@ -148,20 +172,30 @@ struct smtp_server::impl : std::enable_shared_from_this<impl> {
     std::lock_guard lock(settings_mu);
     return settings_;
   }
-  awaitable<void> accept_loop(tcp::acceptor* acceptor);
+  awaitable<void> accept_loop(listener_socket* ls);
 };
+
+// The current settings of the listener bound at `ls`.
+const smtp_listener& listener_for(const smtp_settings& s, const listener_socket& ls) {
+  if (ls.index < s.listeners.size() && s.listeners[ls.index].endpoint == ls.initial.endpoint) {
+    return s.listeners[ls.index];
+  }
+  return ls.initial;
+}
 
 class connection : public std::enable_shared_from_this<connection> {
  public:
   connection(std::shared_ptr<smtp_server::impl> server, tcp::socket socket,
-             std::shared_ptr<const smtp_settings> settings, tcp::endpoint peer)
+             std::shared_ptr<const smtp_settings> settings, const smtp_listener& listener,
+             tcp::endpoint peer)
       : server_(std::move(server)),
         socket_(std::move(socket)),
         timer_(socket_.get_executor()),
         settings_(std::move(settings)),
+        listener_(&listener),
         peer_(to_inet(peer.address())),
         peer_text_(fmt::format("{}:{}", bracketed(peer_), peer.port())),
-        session_(settings_->session) {}
+        session_(listener.session) {}
 
   ~connection();
   connection(const connection&) = delete;
@@ -179,24 +213,31 @@ class connection : public std::enable_shared_from_this<connection> {
   };
 
   awaitable<void> watchdog();
+  awaitable<bool> handshake();
   awaitable<std::optional<std::string_view>> read_some();
   awaitable<bool> write_all(std::string bytes);
   awaitable<bool> process(smtp::step st);
   awaitable<smtp::reply> decide(smtp::session_request& req);
+  awaitable<smtp::reply> authenticate(const smtp::auth_request& req);
   smtp::reply decide_recipient(const smtp::address& rcpt);
   awaitable<smtp::reply> store(std::string content);
   void set_deadline(clock_type::duration d);
   clock_type::duration phase_timeout() const;
   void log_reject(std::string_view stage, const smtp::reply& r, const smtp::address* rcpt);
   std::string envelope_text(const smtp::address* rcpt) const;
+  std::string protocol_name() const;
 
   std::shared_ptr<smtp_server::impl> server_;
   tcp::socket socket_;
   asio::steady_timer timer_;
   std::shared_ptr<const smtp_settings> settings_;
+  const smtp_listener* listener_;  // in *settings_, or the acceptor's initial copy
   inet::ip_address peer_;
   std::string peer_text_;
   smtp::server_session session_;
+  std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls_;  // set once a handshake starts
+  std::vector<char> tls_buffer_;                          // reads under TLS
+  std::string tls_description_;  // "TLSv1.3 with cipher ...", once established
   clock_type::time_point deadline_ = clock_type::time_point::max();
   clock_type::time_point lifetime_end_ = clock_type::time_point::max();
   clock_type::time_point data_started_{};
@@ -247,7 +288,29 @@ awaitable<void> connection::watchdog() {
   }
 }
 
+awaitable<bool> connection::handshake() {
+  if (!settings_->tls) co_return false;
+  // The handshake gets the greeting timeout: a client that opens TLS and stalls is a slowloris.
+  set_deadline(settings_->timeouts.greeting);
+  tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket_, settings_->tls->ctx);
+  auto [ec] = co_await tls_->async_handshake(asio::ssl::stream_base::server, as_tuple);
+  if (ec) {
+    log::info("TLS handshake failed from {}: {}", peer_text_,
+              timed_out_ ? std::string("timeout") : ec.message());
+    co_return false;
+  }
+  tls_buffer_.resize(16384);
+  tls_description_ = describe_tls(tls_->native_handle());
+  log::info("TLS connection established from {}: {}", peer_text_, tls_description_);
+  co_return true;
+}
+
 awaitable<std::optional<std::string_view>> connection::read_some() {
+  if (tls_) {
+    auto [ec, n] = co_await tls_->async_read_some(asio::buffer(tls_buffer_), as_tuple);
+    if (ec || n == 0) co_return std::nullopt;
+    co_return std::string_view(tls_buffer_.data(), n);
+  }
   // Wait for readability, then read into a per-thread buffer: idle sessions hold no buffer.
   thread_local std::array<char, 16384> buffer;
   for (;;) {
@@ -264,8 +327,22 @@ awaitable<std::optional<std::string_view>> connection::read_some() {
 awaitable<bool> connection::write_all(std::string bytes) {
   if (bytes.empty()) co_return true;
   set_deadline(settings_->timeouts.idle);
+  if (tls_) {
+    auto [ec, n] = co_await asio::async_write(*tls_, asio::buffer(bytes), as_tuple);
+    co_return !ec;
+  }
   auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(bytes), as_tuple);
   co_return !ec;
+}
+
+// RFC 3848 "with" protocol types: ESMTP, ESMTPS (TLS), ESMTPA (AUTH), ESMTPSA, and the UTF8
+// variants of RFC 6531.
+std::string connection::protocol_name() const {
+  if (!session_.esmtp()) return "SMTP";
+  std::string p = session_.current_transaction().smtputf8 ? "UTF8SMTP" : "ESMTP";
+  if (session_.tls_active()) p += 'S';
+  if (!session_.authenticated_user().empty()) p += 'A';
+  return p;
 }
 
 std::string connection::envelope_text(const smtp::address* rcpt) const {
@@ -273,7 +350,10 @@ std::string connection::envelope_text(const smtp::address* rcpt) const {
   std::string out;
   if (txn.sender) out += fmt::format(" from=<{}>", txn.sender->mailbox());
   if (rcpt != nullptr) out += fmt::format(" to=<{}>", rcpt->mailbox());
-  out += fmt::format(" proto={} helo=<{}>", session_.esmtp() ? "ESMTP" : "SMTP", session_.helo());
+  out += fmt::format(" proto={} helo=<{}>", protocol_name(), session_.helo());
+  if (!session_.authenticated_user().empty()) {
+    out += fmt::format(" sasl_username={}", session_.authenticated_user());
+  }
   return out;
 }
 
@@ -286,10 +366,12 @@ smtp::reply connection::decide_recipient(const smtp::address& rcpt) {
   const auto& txn = session_.current_transaction();
   policy::relay_request req;
   req.client = peer_;
+  req.tls = session_.tls_active();
+  req.auth_user = session_.authenticated_user();
   req.helo = session_.helo();
   req.sender = txn.sender ? &*txn.sender : nullptr;
   req.recipient = &rcpt;
-  const policy::verdict v = policy::evaluate(settings_->relay, req);
+  const policy::verdict v = policy::evaluate(listener_->relay, req);
   if (!v.permitted()) {
     log_reject("RCPT", v.reply, &rcpt);
     return v.reply;
@@ -299,7 +381,7 @@ smtp::reply connection::decide_recipient(const smtp::address& rcpt) {
     return smtp::server_session::recipient_ok();
   }
   // Local: the mailbox comes from the recipients table, never from the envelope.
-  const auto& local_domains = settings_->relay.local_domains;
+  const auto& local_domains = listener_->relay.local_domains;
   std::string domain = rcpt.domain_key;
   if (rcpt.kind != smtp::domain_kind::name) {  // <Postmaster>, user@[our address]
     domain = local_domains.empty() ? std::string() : local_domains.front();
@@ -322,10 +404,10 @@ awaitable<smtp::reply> connection::store(std::string content) {
   const auto& txn = session_.current_transaction();
   const std::string id = new_queue_id();
   const std::string sender = txn.sender ? txn.sender->mailbox() : std::string();
-  const char* with = session_.esmtp() ? (txn.smtputf8 ? "UTF8SMTP" : "ESMTP") : "SMTP";
-  std::string received = fmt::format("Received: from {} ({})\r\n\tby {} (mxguard) with {} id {}",
-                                     session_.helo(), bracketed(peer_), settings_->session.hostname,
-                                     with, id);
+  std::string received = fmt::format("Received: from {} ({})\r\n", session_.helo(), bracketed(peer_));
+  if (!tls_description_.empty()) received += fmt::format("\t(using {})\r\n", tls_description_);
+  received += fmt::format("\tby {} (mxguard) with {} id {}", settings_->session.hostname,
+                          protocol_name(), id);
   if (dispositions_.size() == 1) received += fmt::format("\r\n\tfor <{}>", dispositions_[0].address);
   received += fmt::format("; {}\r\n", rfc5322_date());
 
@@ -407,19 +489,78 @@ awaitable<smtp::reply> connection::store(std::string content) {
   }
   std::size_t local_count = 0;
   for (const auto& d : dispositions_) local_count += d.local ? 1 : 0;
-  log::info("{}: accepted from {} from=<{}> size={} nrcpt={} local={} relay={}", id, peer_text_,
-            sender, content.size(), dispositions_.size(), local_count,
-            dispositions_.size() - local_count);
+  std::string how = "proto=" + protocol_name();
+  if (tls_) how += fmt::format(" tls={}:{}", tls_version(tls_->native_handle()),
+                               tls_cipher(tls_->native_handle()));
+  if (!session_.authenticated_user().empty()) {
+    how += " sasl_username=" + session_.authenticated_user();
+  }
+  log::info("{}: accepted from {} from=<{}> size={} nrcpt={} local={} relay={} {}", id,
+            peer_text_, sender, content.size(), dispositions_.size(), local_count,
+            dispositions_.size() - local_count, how);
   co_return smtp::reply::make(250, "2.0.0", "Ok: queued as " + id);
 }
 
+awaitable<smtp::reply> connection::authenticate(const smtp::auth_request& req) {
+  auto creds = settings_->credentials;
+  if (!creds) {
+    // Offered by an older settings generation that had credentials; this one has none.
+    log::warn("{}: SASL {} authentication failed: no credentials configured, sasl_username={}",
+              peer_text_, req.mechanism, req.user);
+    co_return smtp::reply::make(454, "4.7.0", "Temporary authentication failure");
+  }
+  auto& limiter = *server_->auth_limiter;
+  if (limiter.blocked(peer_, clock_type::now())) {
+    log::warn("{}: SASL {} authentication refused: too many failures from this address, "
+              "sasl_username={}",
+              peer_text_, req.mechanism, req.user);
+    co_return policy::auth_limiter::too_many_failures();
+  }
+  // The hash runs on the crypt pool; the coroutine resumes on this connection's strand. The
+  // server outlives the call (this connection holds it), and the pool must never hold the last
+  // reference to the server it belongs to: the lambda takes the cache by pointer.
+  // (A coroutine function, not a capturing lambda: g++ 12 destroys a coroutine lambda's captures
+  // twice when co_spawn copies it.)
+  const bool ok = co_await asio::co_spawn(
+      server_->crypt_pool.get_executor(),
+      verify_password(&server_->verify_cache, creds, req.user, req.password), use_awaitable);
+  const auto now = clock_type::now();
+  if (ok) {
+    limiter.on_success(peer_, req.user, now);
+    log::info("{}: SASL {} authentication succeeded: sasl_username={}", peer_text_,
+              req.mechanism, req.user);
+    co_return smtp::reply::make(235, "2.7.0", "Authentication successful");
+  }
+  const auto v = limiter.on_failure(peer_, req.user, now);
+  // fail2ban: one line per failure with the address and the user (Postfix's wording).
+  log::warn("{}: SASL {} authentication failed: sasl_username={} (failures: {} from this "
+            "address, {} for this user)",
+            peer_text_, req.mechanism, req.user, v.ip_failures, v.user_failures);
+  if (v.delay.count() > 0) {
+    asio::steady_timer pause(socket_.get_executor(), v.delay);
+    co_await pause.async_wait(as_tuple);
+  }
+  if (v.disconnect) co_return policy::auth_limiter::too_many_failures();
+  co_return smtp::reply::make(535, "5.7.8", "Error: authentication failed");
+}
+
 awaitable<smtp::reply> connection::decide(smtp::session_request& req) {
-  if (std::holds_alternative<smtp::sender_request>(req)) {
+  if (auto* m = std::get_if<smtp::sender_request>(&req)) {
     dispositions_.clear();  // a new transaction
+    const std::string& user = session_.authenticated_user();
+    if (!user.empty() && settings_->sender_logins &&
+        !settings_->sender_logins->allowed(m->sender, user)) {
+      const auto r = policy::sender_not_owned(m->sender, user);  // RFC 6409 6.1
+      log_reject("MAIL", r, nullptr);
+      co_return r;
+    }
     co_return smtp::server_session::sender_ok();
   }
   if (auto* r = std::get_if<smtp::recipient_request>(&req)) {
     co_return decide_recipient(r->recipient);
+  }
+  if (auto* a = std::get_if<smtp::auth_request>(&req)) {
+    co_return co_await authenticate(*a);
   }
   auto& m = std::get<smtp::message_request>(req);
   co_return co_await store(std::move(m.content));
@@ -432,6 +573,15 @@ awaitable<bool> connection::process(smtp::step st) {
     if (st.sync_error) log::info("improper command pipelining from {}", peer_text_);
     out += st.wire();
     if (st.close || !st.request) break;
+    if (std::holds_alternative<smtp::starttls_request>(*st.request)) {
+      // RFC 3207 4.2: the 220 goes out in plaintext, then the handshake; the session has
+      // already dropped whatever the client pipelined after STARTTLS.
+      if (!co_await write_all(std::move(out))) co_return false;
+      out.clear();
+      if (!co_await handshake()) co_return false;
+      st = session_.tls_established();
+      continue;
+    }
     smtp::reply r = co_await decide(*st.request);
     st = session_.resolve(r);
   }
@@ -451,7 +601,8 @@ awaitable<void> connection::run() {
   log::info("connect from {}", peer_text_);
 
   bool alive = true;
-  if (t.greet_delay.count() > 0) {
+  if (listener_->implicit_tls) alive = co_await handshake();  // RFC 8314 3.3: TLS first
+  if (alive && t.greet_delay.count() > 0) {
     // postscreen-style: a client that talks before the banner is a bot that does not wait.
     set_deadline(t.greet_delay);
     auto early = co_await read_some();
@@ -527,8 +678,9 @@ void connection::shutdown() {
   }
 }
 
-awaitable<void> smtp_server::impl::accept_loop(tcp::acceptor* acceptor) {
+awaitable<void> smtp_server::impl::accept_loop(listener_socket* ls) {
   auto self = shared_from_this();
+  tcp::acceptor* acceptor = ls->acceptor.get();
   for (;;) {
     auto [ec, socket] = co_await acceptor->async_accept(asio::make_strand(ioc), as_tuple);
     if (stopping) co_return;
@@ -545,6 +697,15 @@ awaitable<void> smtp_server::impl::accept_loop(tcp::acceptor* acceptor) {
     auto current = settings();
     const inet::ip_address ip = to_inet(peer.address());
     const auto admit = counter.try_add(ip, current->max_connections, current->max_connections_per_ip);
+    if (admit != connection_counter::admit::ok && ls->initial.implicit_tls) {
+      log::warn("{} from {}", admit == connection_counter::admit::too_many_from_ip
+                                  ? "too many connections per IP"
+                                  : "too many connections",
+                bracketed(ip));
+      std::error_code ignored;
+      socket.close(ignored);  // a TLS client would not read a plaintext 421
+      continue;
+    }
     if (admit != connection_counter::admit::ok) {
       const bool per_ip = admit == connection_counter::admit::too_many_from_ip;
       log::warn("{} from {}", per_ip ? "too many connections per IP" : "too many connections",
@@ -563,7 +724,8 @@ awaitable<void> smtp_server::impl::accept_loop(tcp::acceptor* acceptor) {
       });
       continue;
     }
-    auto conn = std::make_shared<connection>(self, std::move(socket), current, peer);
+    auto conn = std::make_shared<connection>(self, std::move(socket), current,
+                                             listener_for(*current, *ls), peer);
     {
       std::lock_guard lock(conns_mu);
       conns.emplace(conn.get(), conn);
@@ -588,9 +750,11 @@ smtp_server::smtp_server(asio::io_context& ioc, std::shared_ptr<const smtp_setti
     }
   }
   queue::relay_queue(settings->queue_dir, settings->session.hostname).prepare();
+  impl_->auth_limiter = std::make_unique<policy::auth_limiter>(settings->auth_limits);
   impl_->batcher = std::make_unique<queue::sync_batcher>(
       std::vector<std::string>{settings->mail_dir, settings->queue_dir});
-  for (const auto& ep : settings->listen) {
+  for (const auto& listener : settings->listeners) {
+    const auto& ep = listener.endpoint;
     auto acc = std::make_unique<tcp::acceptor>(asio::make_strand(ioc));
     const tcp::endpoint endpoint = to_asio(ep);
     std::error_code ec;
@@ -600,15 +764,16 @@ smtp_server::smtp_server(asio::io_context& ioc, std::shared_ptr<const smtp_setti
     if (!ec) acc->bind(endpoint, ec);
     if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
     if (ec) throw std::system_error(ec, "cannot listen on " + ep.to_string());
-    impl_->acceptors.push_back(std::move(acc));
+    impl_->acceptors.push_back(std::make_unique<listener_socket>(
+        listener_socket{std::move(acc), listener, impl_->acceptors.size()}));
   }
 }
 
 smtp_server::~smtp_server() = default;
 
 void smtp_server::start() {
-  for (auto& acc : impl_->acceptors) {
-    asio::co_spawn(acc->get_executor(), impl_->accept_loop(acc.get()),
+  for (auto& ls : impl_->acceptors) {
+    asio::co_spawn(ls->acceptor->get_executor(), impl_->accept_loop(ls.get()),
                    [](std::exception_ptr e) { log_exception("accept loop", e); });
   }
 }
@@ -620,8 +785,8 @@ void smtp_server::reload(std::shared_ptr<const smtp_settings> settings) {
 
 void smtp_server::begin_shutdown() {
   impl_->stopping = true;
-  for (auto& acc : impl_->acceptors) {
-    tcp::acceptor* a = acc.get();
+  for (auto& ls : impl_->acceptors) {
+    tcp::acceptor* a = ls->acceptor.get();
     asio::post(a->get_executor(), [a] {
       std::error_code ec;
       a->close(ec);
@@ -645,11 +810,31 @@ std::size_t smtp_server::sessions_in_data() const { return impl_->in_data.load()
 
 std::vector<inet::endpoint> smtp_server::bound() const {
   std::vector<inet::endpoint> out;
-  for (const auto& acc : impl_->acceptors) {
+  for (const auto& ls : impl_->acceptors) {
     std::error_code ec;
-    const auto ep = acc->local_endpoint(ec);
+    const auto ep = ls->acceptor->local_endpoint(ec);
     if (ec) continue;
     out.push_back(inet::endpoint{to_inet(ep.address()), ep.port()});
+  }
+  return out;
+}
+
+std::vector<std::string> smtp_server::bound_descriptions() const {
+  std::vector<std::string> out;
+  for (const auto& ls : impl_->acceptors) {
+    std::error_code ec;
+    const auto ep = ls->acceptor->local_endpoint(ec);
+    if (ec) continue;
+    const auto& l = ls->initial;
+    std::string what = l.submission ? "submission" : "mx";
+    if (l.implicit_tls) {
+      what += ", implicit TLS";
+    } else if (l.session.tls_available) {
+      what += l.session.require_tls ? ", STARTTLS required" : ", STARTTLS";
+    }
+    if (l.session.auth_available) what += l.session.auth_without_tls ? ", AUTH" : ", AUTH under TLS";
+    out.push_back(fmt::format("{} ({})",
+                              inet::endpoint{to_inet(ep.address()), ep.port()}.to_string(), what));
   }
   return out;
 }

@@ -20,6 +20,14 @@
 //  - Recipients are judged by policy::evaluate on the client's real address; HELO and sender
 //    never grant relaying. No XCLIENT, no PROXY protocol: such input is an unknown command.
 //  - Shared state (connection counts) is only reachable through a locked accessor.
+//  - STARTTLS (RFC 3207): the 220 is written, then the handshake runs on the raw socket; bytes
+//    the client pipelined after STARTTLS were already dropped by the session, and any plaintext
+//    sent later is not TLS and fails the handshake. The session restarts (EHLO again).
+//  - Implicit TLS listeners (RFC 8314) handshake before the banner, under the greeting timeout.
+//  - Under TLS, reads go through a per-connection buffer: OpenSSL may hold decrypted bytes the
+//    socket no longer shows as readable, so the wait-for-readability trick is plaintext only.
+//  - Submission listeners relay only for authenticated users: their relay policy has no trusted
+//    networks, and the session refuses MAIL before AUTH.
 #pragma once
 
 #include <atomic>
@@ -33,7 +41,11 @@
 #include <vector>
 
 #include "core/inet.hpp"
+#include "net/tls.hpp"
+#include "policy/auth_limiter.hpp"
+#include "policy/credentials.hpp"
 #include "policy/recipients.hpp"
+#include "policy/sender_login.hpp"
 #include "policy/relay.hpp"
 #include "smtp/session.hpp"
 
@@ -59,10 +71,24 @@ struct smtp_timeouts {
   std::chrono::seconds session_lifetime{3600};     // whole connection
 };
 
+// One listening address with what it offers: an MX listener ([smtpd] listen or role = "mx") or
+// a submission listener (RFC 6409: AUTH before MAIL, trusted networks never consulted).
+struct smtp_listener {
+  inet::endpoint endpoint;
+  bool submission = false;
+  bool implicit_tls = false;       // RFC 8314: the handshake comes before the banner
+  smtp::session_config session;    // tls/auth flags for this listener
+  policy::relay_config relay;      // submission: without trusted networks
+};
+
 // One generation of settings. Immutable once built; SIGHUP swaps in a new one for new sessions.
 struct smtp_settings {
-  std::vector<inet::endpoint> listen;
-  smtp::session_config session;
+  std::vector<smtp_listener> listeners;
+  std::shared_ptr<tls_context> tls;  // null: no TLS anywhere
+  std::shared_ptr<const policy::credential_table> credentials;   // null: AUTH not offered
+  std::shared_ptr<const policy::sender_login_map> sender_logins;  // null: not checked
+  policy::auth_limiter_settings auth_limits;  // taken at start (the counts outlive reloads)
+  smtp::session_config session;  // the MX listeners' (hostname and limits are common to all)
   policy::relay_config relay;
   policy::recipient_table recipients;
   std::string mail_dir = "var/mail";
@@ -102,7 +128,9 @@ class smtp_server {
   void begin_shutdown();
   std::size_t sessions() const;
   std::size_t sessions_in_data() const;
-  std::vector<inet::endpoint> bound() const;  // actual addresses (port 0 resolved)
+  std::vector<inet::endpoint> bound() const;  // actual addresses (port 0 resolved), in order
+  // The same, each with its listener's role: "smtpd: listening on ... (submission, implicit TLS)".
+  std::vector<std::string> bound_descriptions() const;
 
   struct impl;
 

@@ -278,7 +278,8 @@ std::string relay_finding::to_string() const {
                      sender, recipient, form, decided_by);
 }
 
-relay_proof_result prove_relay_safety(const relay_config& policy, const std::string& hostname) {
+relay_proof_result prove_relay_safety(const relay_config& policy, const std::string& hostname,
+                                      const std::vector<inet::ip_address>& also_untrusted) {
   const ground_truth truth(policy);
   const std::string ext = pick_external(truth);
 
@@ -292,6 +293,7 @@ relay_proof_result prove_relay_safety(const relay_config& policy, const std::str
   for (const auto text : outsider_v6) {
     if (auto ip = inet::ip_address::parse(text)) clients.push_back({std::string(text), *ip});
   }
+  for (const auto& ip : also_untrusted) clients.push_back({ip.to_string(), ip});
 
   const std::vector<std::string> helos = build_helos(policy, hostname, ext);
 

@@ -40,6 +40,9 @@ struct relay_proof_result {
   bool safe() const { return findings.empty(); }
 };
 
-relay_proof_result prove_relay_safety(const relay_config& policy, const std::string& hostname);
+// `also_untrusted`: further clients to treat as outsiders, e.g. addresses inside
+// trusted_networks when proving a submission listener (which must not trust them).
+relay_proof_result prove_relay_safety(const relay_config& policy, const std::string& hostname,
+                                      const std::vector<inet::ip_address>& also_untrusted = {});
 
 }  // namespace mx::policy

@@ -72,6 +72,14 @@ TEST(ConfigDefaults, EmptySectionsGiveEveryDefault) {
       {"smtpd", R"(timeout_idle = 300)"},
       {"smtpd", R"(session_lifetime = 3600)"},
       {"smtpd", R"(shutdown_grace = 30)"},
+      {"smtpd", R"(sender_login_maps = "")"},
+      {"[smtpd.listener]", R"(role = "submission")"},
+      {"[smtpd.listener]", R"(tls = "starttls")"},
+      {"[smtpd.listener]", R"(require_tls = false)"},
+      {"[smtpd.listener]", R"(auth_without_tls = false)"},
+      {"auth", R"(max_failures = 5)"},
+      {"auth", R"(failure_window = 300)"},
+      {"service", R"(user = "mxguard")"},
       {"dnsbld", R"(listen = ["127.0.0.1:5353"])"},
       {"dnsbld", R"(axfr_allow = [])"},
       {"dnsbld", R"(default_ttl = 2100)"},
@@ -83,7 +91,11 @@ TEST(ConfigDefaults, EmptySectionsGiveEveryDefault) {
       {"dnsbld", R"(accept_host_bits = false)"},
       {"dnsbld", R"(check_interval = 1)"},
   };
-  const std::string got = effective("[smtpd]\n[dnsbld]\n");
+  // [tls] cert and key and [auth] passwd_file have no useful default: their sections need them,
+  // so they are set here (and excluded from the count below).
+  const std::string got = effective(
+      "[smtpd]\n[dnsbld]\n[service]\n[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n"
+      "[auth]\npasswd_file = \"passwd\"\n[[smtpd.listener]]\nlisten = [\"127.0.0.1:587\"]\n");
   for (const auto& c : cases) {
     const std::string section = section_text(got, c.section);
     EXPECT_NE(section.find("\n" + c.line + "\n"), std::string::npos)
@@ -94,8 +106,10 @@ TEST(ConfigDefaults, EmptySectionsGiveEveryDefault) {
   // The keys of [[dnsbld.zone]] have none: each table must set them.
   std::size_t with_default = 0;
   for (const auto& opt : detail::option_table()) {
-    if (opt.section == "dnsbld.zone") {
+    if (opt.section == "dnsbld.zone" || opt.key() == "smtpd.listener.listen") {
       EXPECT_TRUE(opt.required) << opt.key() << ": want required";
+    } else if (opt.section == "tls" || opt.key() == "auth.passwd_file") {
+      EXPECT_FALSE(opt.required) << opt.key();  // required by the cross-check when declared
     } else {
       EXPECT_FALSE(opt.required) << opt.key();
       ++with_default;
@@ -393,6 +407,51 @@ TEST(ConfigLoad, InvalidConfigsAreLocated) {
       {"dnsbld and smtpd on one TCP port",
        "[smtpd]\nlisten = [\"127.0.0.1:53\"]\n[dnsbld]\nlisten = [\"[::1]:53\", \"0.0.0.0:53\"]\n", 4,
        23, "dnsbld.listen[1]: 0.0.0.0:53 overlaps smtpd.listen[0]"},
+      // [tls], [auth], [service] and [[smtpd.listener]]: what a listener promises must work.
+      {"tls without cert", "[tls]\nkey = \"k.pem\"\n", 1, 1, "tls.cert: required in [tls]"},
+      {"tls without key", "[tls]\ncert = \"c.pem\"\n", 1, 1, "tls.key: required in [tls]"},
+      {"auth without passwd_file", "[auth]\nmax_failures = 3\n", 1, 1,
+       "auth.passwd_file: required in [auth]"},
+      {"bad user name", "[service]\nuser = \"Root User\"\n", 2, 8,
+       "service.user: \"Root User\" is not a user name"},
+      {"listener without listen", "[[smtpd.listener]]\nrole = \"mx\"\n", 1, 1,
+       "smtpd.listener[0]: listen is required"},
+      {"listener bad role", "[[smtpd.listener]]\nlisten = [\"127.0.0.1:587\"]\nrole = \"relay\"\n",
+       3, 8, "smtpd.listener[0].role: \"relay\" is not one of \"submission\", \"mx\""},
+      {"listener starttls without [tls]",
+       "[auth]\npasswd_file = \"p\"\n[[smtpd.listener]]\nlisten = [\"127.0.0.1:587\"]\n", 3, 1,
+       "smtpd.listener[0].tls: tls = \"starttls\" needs a [tls] section"},
+      {"implicit TLS on an MX",
+       "[tls]\ncert = \"c\"\nkey = \"k\"\n[[smtpd.listener]]\nlisten = [\"127.0.0.1:465\"]\n"
+       "role = \"mx\"\ntls = \"implicit\"\n",
+       6, 8, "smtpd.listener[0].role: tls = \"implicit\" is for submission"},
+      {"require_tls without tls",
+       "[[smtpd.listener]]\nlisten = [\"127.0.0.1:2526\"]\nrole = \"mx\"\ntls = \"none\"\n"
+       "require_tls = true\n",
+       5, 15, "require_tls = true needs tls = \"starttls\""},
+      {"plaintext AUTH beyond loopback",
+       "[auth]\npasswd_file = \"p\"\n[[smtpd.listener]]\nlisten = [\"192.0.2.1:587\"]\n"
+       "tls = \"none\"\nauth_without_tls = true\n",
+       6, 20, "192.0.2.1:587 is not a loopback address"},
+      {"plaintext AUTH on a wildcard",
+       "[auth]\npasswd_file = \"p\"\n[[smtpd.listener]]\nlisten = [\"0.0.0.0:587\"]\n"
+       "tls = \"none\"\nauth_without_tls = true\n",
+       6, 20, "is not a loopback address"},
+      {"submission without [auth]",
+       "[tls]\ncert = \"c\"\nkey = \"k\"\n[[smtpd.listener]]\nlisten = [\"127.0.0.1:587\"]\n", 4, 1,
+       "smtpd.listener[0].role: a submission listener needs [auth] passwd_file"},
+      {"submission that can never authenticate",
+       "[auth]\npasswd_file = \"p\"\n[[smtpd.listener]]\nlisten = [\"127.0.0.1:587\"]\n"
+       "tls = \"none\"\n",
+       5, 7, "could never authenticate anyone"},
+      {"listener on the MX port",
+       "[smtpd]\nlisten = [\"127.0.0.1:2525\"]\n[[smtpd.listener]]\nlisten = [\"0.0.0.0:2525\"]\n"
+       "role = \"mx\"\ntls = \"none\"\n",
+       4, 10, "0.0.0.0:2525 overlaps smtpd.listen[0]"},
+      {"two listeners on one port",
+       "[[smtpd.listener]]\nlisten = [\"127.0.0.1:26\"]\nrole = \"mx\"\ntls = \"none\"\n"
+       "[[smtpd.listener]]\nlisten = [\"127.0.0.1:26\"]\nrole = \"mx\"\ntls = \"none\"\n",
+       6, 10, "smtpd.listener[1].listen: 127.0.0.1:26 overlaps smtpd.listener[0].listen"},
       // TOML syntax, located by toml++.
       {"unclosed section header", "[smtpd\n", 1, 7, "TOML syntax"},
       {"missing value", "[smtpd]\nmax_errors =\n", 2, 13, "TOML syntax"},
