@@ -2,7 +2,7 @@
 // takes text (dataset.hpp), so tests and fuzzers never touch the file system.
 //
 // read_source reads a file whole; load_dataset_files streams each file through dataset_loader
-// in 1 MiB chunks, so a load never holds a whole file. A file's mtime becomes the source's mtime
+// in 128 KiB chunks, so a load never holds a whole file. A file's mtime becomes the source's mtime
 // (the SOA serial when $SOA says 0), and a file whose size or mtime changed while it was read is
 // an error, as in rbldnsd (write the new data to a temporary file and rename it into place).
 // gzip-compressed files, which rbldnsd can read, are refused with a clear error.

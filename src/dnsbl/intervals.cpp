@@ -128,71 +128,125 @@ bool compact_set4::any_in(std::uint32_t lo, std::uint32_t hi) const {
   return first(h1) != last(h1) && *first(h1) <= static_cast<std::uint16_t>(hi);
 }
 
+namespace {
+
+// Most specific level first, then by start. Equal (level, lo) pairs overlap, and
+// level_segments resolves overlaps whatever their order, so no further key is needed.
+template <class K>
+void sort_ranges(std::vector<tagged_range<K>>& ranges) {
+  std::sort(ranges.begin(), ranges.end(), [](const tagged_range<K>& a, const tagged_range<K>& b) {
+    if (a.level != b.level) return a.level > b.level;
+    return a.lo < b.lo;
+  });
+}
+
+// IPv4: a radix sort, linear in the number of ranges (a million /32s is the common load, and a
+// comparison sort of them was a quarter of the load time): by lo in two stable passes of 16
+// bits, then by level (a stable counting pass).
+template <>
+void sort_ranges(std::vector<tagged_range<std::uint32_t>>& ranges) {
+  const std::size_t n = ranges.size();
+  if (n < 1024) {
+    std::sort(ranges.begin(), ranges.end(), [](const auto& a, const auto& b) {
+      if (a.level != b.level) return a.level > b.level;
+      return a.lo < b.lo;
+    });
+    return;
+  }
+  std::vector<tagged_range<std::uint32_t>> tmp(n);
+  std::vector<std::size_t> count(std::size_t{1} << 16);
+  auto pass = [&](auto& from, auto& to, auto digit, std::size_t radix) {
+    std::fill(count.begin(), count.begin() + static_cast<std::ptrdiff_t>(radix), 0);
+    for (const auto& r : from) ++count[digit(r)];
+    std::size_t sum = 0;
+    for (std::size_t d = 0; d < radix; ++d) {
+      const std::size_t c = count[d];
+      count[d] = sum;
+      sum += c;
+    }
+    for (const auto& r : from) to[count[digit(r)]++] = r;
+  };
+  pass(
+      ranges, tmp, [](const auto& r) { return std::size_t{r.lo & 0xFFFFu}; }, std::size_t{1} << 16);
+  pass(
+      tmp, ranges, [](const auto& r) { return std::size_t{r.lo >> 16}; }, std::size_t{1} << 16);
+  // Levels 0..32 (prefix lengths or octet boundaries); the most specific first.
+  pass(
+      ranges, tmp,
+      [](const auto& r) { return std::size_t{32u - std::min<std::uint16_t>(r.level, 32)}; }, 33);
+  ranges.swap(tmp);
+}
+
+}  // namespace
+
 template <class K>
 auto interval_table<K>::level_segments(std::span<const tagged_range<K>> level, group_store& groups)
     -> std::vector<segment> {
   std::vector<segment> out;
-  // Sorted by lo: ranges overlap when one starts at or before the furthest end so far. Most data
-  // has none, and then each range is a segment as it is.
-  bool overlap = false;
-  K far = level.empty() ? K{} : level[0].hi;
-  for (std::size_t i = 1; i < level.size() && !overlap; ++i) {
-    if (level[i].lo <= far) overlap = true;
-    far = std::max(far, level[i].hi);
-  }
-  if (!overlap) {
-    out.reserve(level.size());
-    for (const auto& r : level) {
-      out.push_back(
-          {r.lo, r.hi, r.value == excluded_value ? excluded_value : groups.single(r.value)});
-    }
-    return out;
-  }
+  out.reserve(level.size());
   struct event {
     K pos;
     bool start;
     std::uint32_t value;
   };
   std::vector<event> events;
-  events.reserve(level.size() * 2);
-  for (const auto& r : level) {
-    events.push_back({r.lo, true, r.value});
-    if (r.hi != traits::max()) events.push_back({traits::next(r.hi), false, r.value});
-  }
-  std::sort(events.begin(), events.end(),
-            [](const event& a, const event& b) { return a.pos < b.pos; });
   std::map<std::uint32_t, int> active;  // value (or excluded_value) -> ranges covering
   std::vector<std::uint32_t> members;
-  for (std::size_t i = 0; i < events.size();) {
-    const K pos = events[i].pos;
-    for (; i < events.size() && events[i].pos == pos; ++i) {
-      if (events[i].start) {
-        ++active[events[i].value];
-      } else if (--active[events[i].value] == 0) {
-        active.erase(events[i].value);
+  // Sorted by lo: a cluster is a run of ranges chained by overlaps (each starts at or before the
+  // furthest end so far). Most ranges are a cluster alone and are a segment as they are; only
+  // the ranges of a real cluster go through the sweep, so a few overlapping CIDRs among a
+  // million /32s cost what they overlap, not a sort of the whole level.
+  for (std::size_t i = 0; i < level.size();) {
+    K far = level[i].hi;
+    std::size_t j = i + 1;
+    while (j < level.size() && level[j].lo <= far) far = std::max(far, level[j++].hi);
+    if (j == i + 1) {
+      const auto& r = level[i];
+      out.push_back(
+          {r.lo, r.hi, r.value == excluded_value ? excluded_value : groups.single(r.value)});
+      i = j;
+      continue;
+    }
+    events.clear();
+    for (std::size_t k = i; k < j; ++k) {
+      const auto& r = level[k];
+      events.push_back({r.lo, true, r.value});
+      if (r.hi != traits::max()) events.push_back({traits::next(r.hi), false, r.value});
+    }
+    i = j;
+    std::sort(events.begin(), events.end(),
+              [](const event& x, const event& y) { return x.pos < y.pos; });
+    active.clear();
+    for (std::size_t e = 0; e < events.size();) {
+      const K pos = events[e].pos;
+      for (; e < events.size() && events[e].pos == pos; ++e) {
+        if (events[e].start) {
+          ++active[events[e].value];
+        } else if (--active[events[e].value] == 0) {
+          active.erase(events[e].value);
+        }
       }
-    }
-    if (active.empty()) continue;
-    const K end = i < events.size() ? traits::prev(events[i].pos) : traits::max();
-    std::uint32_t group = excluded_value;
-    if (!active.contains(excluded_value)) {
-      members.clear();
-      for (const auto& [v, n] : active) members.push_back(v);
-      group = groups.intern(members);
-    }
-    if (!out.empty() && out.back().group == group && out.back().hi != traits::max() &&
-        traits::next(out.back().hi) == pos) {
-      out.back().hi = end;
-    } else {
-      out.push_back({pos, end, group});
+      if (active.empty()) continue;
+      const K end = e < events.size() ? traits::prev(events[e].pos) : traits::max();
+      std::uint32_t group = excluded_value;
+      if (!active.contains(excluded_value)) {
+        members.clear();
+        for (const auto& [v, n] : active) members.push_back(v);
+        group = groups.intern(members);
+      }
+      if (!out.empty() && out.back().group == group && out.back().hi != traits::max() &&
+          traits::next(out.back().hi) == pos) {
+        out.back().hi = end;
+      } else {
+        out.push_back({pos, end, group});
+      }
     }
   }
   return out;
 }
 
 template <class K>
-auto interval_table<K>::fill_gaps(const std::vector<segment>& top,
-                                  const std::vector<segment>& below) -> std::vector<segment> {
+void interval_table<K>::fill_gaps(std::vector<segment>& top, const std::vector<segment>& below) {
   std::vector<segment> gaps;
   std::size_t k = 0;
   for (const auto& b : below) {
@@ -208,44 +262,53 @@ auto interval_table<K>::fill_gaps(const std::vector<segment>& top,
       cur = traits::next(top[kk].hi);
     }
   }
-  std::vector<segment> out;
-  out.reserve(top.size() + gaps.size());
-  std::merge(top.begin(), top.end(), gaps.begin(), gaps.end(), std::back_inserter(out),
-             [](const segment& a, const segment& b) { return a.lo < b.lo; });
-  return out;
+  // Merge from the back into top's own storage: the levels below the /32s are usually few
+  // ranges, and a fresh copy of a million segments per level was most of build()'s page faults.
+  std::size_t a = top.size();
+  std::size_t b = gaps.size();
+  top.resize(top.size() + gaps.size());
+  for (std::size_t w = top.size(); b > 0;) {
+    if (a > 0 && top[a - 1].lo > gaps[b - 1].lo) {
+      top[--w] = top[--a];
+    } else {
+      top[--w] = gaps[--b];
+    }
+  }
 }
 
 template <class K>
 interval_table<K> interval_table<K>::build(std::vector<tagged_range<K>> ranges) {
   interval_table t;
-  std::sort(ranges.begin(), ranges.end(), [](const tagged_range<K>& a, const tagged_range<K>& b) {
-    if (a.level != b.level) return a.level > b.level;
-    if (a.lo != b.lo) return a.lo < b.lo;
-    return a.value < b.value;
-  });
+  sort_ranges(ranges);
   std::vector<segment> merged;
   for (std::size_t i = 0; i < ranges.size();) {
     std::size_t j = i;
     while (j < ranges.size() && ranges[j].level == ranges[i].level) ++j;
     auto segs = level_segments(std::span(ranges).subspan(i, j - i), t.groups_);
-    merged = merged.empty() ? std::move(segs) : fill_gaps(merged, segs);
+    if (merged.empty()) {
+      merged = std::move(segs);
+    } else {
+      fill_gaps(merged, segs);
+    }
     i = j;
   }
   ranges.clear();
   ranges.shrink_to_fit();
 
-  std::vector<segment> clean;
-  for (const auto& s : merged) {
+  // Drop the exclusions and join neighbours of one group, in place.
+  std::size_t kept = 0;
+  for (std::size_t i = 0; i < merged.size(); ++i) {
+    const segment s = merged[i];
     if (s.group == excluded_value) continue;
-    if (!clean.empty() && clean.back().group == s.group && clean.back().hi != traits::max() &&
-        traits::next(clean.back().hi) == s.lo) {
-      clean.back().hi = s.hi;
+    if (kept > 0 && merged[kept - 1].group == s.group && merged[kept - 1].hi != traits::max() &&
+        traits::next(merged[kept - 1].hi) == s.lo) {
+      merged[kept - 1].hi = s.hi;
     } else {
-      clean.push_back(s);
+      merged[kept++] = s;
     }
   }
-  merged.clear();
-  merged.shrink_to_fit();
+  merged.resize(kept);
+  const std::vector<segment>& clean = merged;
 
   std::size_t singles = 0;
   for (const auto& s : clean) singles += s.lo == s.hi ? 1 : 0;

@@ -227,8 +227,8 @@ class interval_table {
   };
   static std::vector<segment> level_segments(std::span<const tagged_range<K>> level,
                                              group_store& groups);
-  static std::vector<segment> fill_gaps(const std::vector<segment>& top,
-                                        const std::vector<segment>& below);
+  // Adds to top (one level's segments) the parts of below's that top does not cover.
+  static void fill_gaps(std::vector<segment>& top, const std::vector<segment>& below);
 
   std::vector<K> single_;
   std::vector<std::uint32_t> single_group_;

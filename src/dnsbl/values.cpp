@@ -86,6 +86,8 @@ std::size_t expand_template(std::string_view final_template, std::string_view su
 }
 
 std::uint32_t value_pool::intern(std::uint32_t a, std::string_view raw_txt) {
+  // Most lines of a big list take the same (default) value: skip the hash for a repeat.
+  if (has_last_ && a == raw_[last_].a && raw_txt == raw_[last_].txt) return last_;
   std::string key(4, '\0');
   for (int i = 0; i < 4; ++i)
     key[static_cast<std::size_t>(i)] = static_cast<char>(a >> (24 - 8 * i));
@@ -93,6 +95,8 @@ std::uint32_t value_pool::intern(std::uint32_t a, std::string_view raw_txt) {
   const auto [it, inserted] =
       index_.try_emplace(std::move(key), static_cast<std::uint32_t>(raw_.size()));
   if (inserted) raw_.push_back({a, std::string(raw_txt)});
+  last_ = it->second;
+  has_last_ = true;
   return it->second;
 }
 
@@ -114,6 +118,7 @@ void value_pool::finalize(const substitutions& subst) {
   }
   // The raw forms are only needed to build the final ones.
   raw_.clear();
+  has_last_ = false;
   raw_.shrink_to_fit();
   index_.clear();
   pool_.shrink_to_fit();

@@ -62,6 +62,8 @@ class value_pool {
   };
   std::vector<raw> raw_;
   std::unordered_map<std::string, std::uint32_t> index_;  // key: 4 octets of A + raw text
+  std::uint32_t last_ = 0;  // the value interned last (raw_ index), when has_last_
+  bool has_last_ = false;
   std::vector<value> values_;
   std::string pool_;
 };
