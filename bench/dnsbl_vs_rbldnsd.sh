@@ -15,7 +15,7 @@
 # rbldnsd runs as Debian runs it, plus -f (keep answering from a forked child while reloading,
 # its best case for reloads): rbldnsd -n -f -b 127.0.0.1/PORT -r WORK -w / ZONE:TYPE:FILE.
 # mxguard runs `serve --dnsbl ZONE:TYPE:FILE --dnsbl-listen 127.0.0.1:PORT` (one UDP socket and
-# thread per core).
+# thread per core) as user nobody (setpriv), since serve started as root wants a [service] user.
 #
 # Usage: bench/dnsbl_vs_rbldnsd.sh [a|b|all]   (run as root: rbldnsd chroots)
 # Environment: MXGUARD_BIN (build/mxguard), WORK (/tmp/mxguard-dnsbl-bench), DURATION (20),
@@ -34,7 +34,7 @@ WHICH=${1:-all}
 ZONE=bl.bench.test
 HZ=$(getconf CLK_TCK)
 
-for tool in dnsperf rbldnsd python3; do
+for tool in dnsperf rbldnsd python3 setpriv; do
   command -v "$tool" >/dev/null || { echo "needs $tool (scripts/install-deps; apt-get install dnsperf)" >&2; exit 2; }
 done
 [ -x "$BIN" ] || { echo "no mxguard binary at $BIN (set MXGUARD_BIN)" >&2; exit 2; }
@@ -167,8 +167,9 @@ start_server() {  # server port type file -> pid in $PID, start time in $T0
     rbldnsd -n -f -b "127.0.0.1/$port" -r "$WORK" -w / "$ZONE:$type:$file" \
       >"$WORK/rbldnsd.log" 2>&1 &
   else
-    (cd "$WORK" && exec "$BIN" serve --dnsbl "$ZONE:$type:$file" \
-      --dnsbl-listen "127.0.0.1:$port") >"$WORK/mxguard.log" 2>&1 &
+    # Unprivileged (as after its own privilege drop): started as root, serve wants [service] user.
+    (cd "$WORK" && exec setpriv --reuid=65534 --regid=65534 --clear-groups "$BIN" serve \
+      --dnsbl "$ZONE:$type:$file" --dnsbl-listen "127.0.0.1:$port") >"$WORK/mxguard.log" 2>&1 &
   fi
   PID=$!
 }
