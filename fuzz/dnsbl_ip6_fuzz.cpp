@@ -11,6 +11,8 @@
 #include "dns/name.hpp"
 #include "dnsbl/dataset.hpp"
 #include "dnsbl/leaf.hpp"
+#include "dnsbl/transfer.hpp"
+#include "dnsbl/zone.hpp"
 
 namespace {
 
@@ -75,6 +77,25 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     require(set.lookup(key_of(test_listed, 32)).what == dnsbl::found::listed);
     require(set.lookup(key_of(test_unlisted, 32)).what == dnsbl::found::nothing);
+    // The zone transfer: it ends with the SOA, and every full nibble name it gives (no
+    // wildcard) is listed by the set.
+    auto zones = dnsbl::zone_set::build({dnsbl::zone_config{"bl.test", {r->data}}});
+    require(zones.has_value());
+    dnsbl::zone_walker walker(*zones, 0);
+    dnsbl::xfr_record rec;
+    std::size_t n = 0;
+    std::uint16_t last = 0;
+    while (walker.next(rec)) {
+      const std::size_t rel = rec.owner.label_count() - 2;
+      if (rec.type == dns::rr_type::a && rel == 32 && rec.owner.label(0)[0] != '*') {
+        const auto w = rec.owner.wire();
+        require(set.lookup(dnsbl::lookup_key::from_labels(w.first(rec.owner.label_offset(32))))
+                    .what == dnsbl::found::listed);
+      }
+      last = rec.type;
+      require(++n < 50000000);
+    }
+    require(n >= 2 && last == dns::rr_type::soa);
   }
   return 0;
 }
