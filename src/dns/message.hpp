@@ -57,7 +57,6 @@ inline constexpr std::uint8_t servfail = 2;
 inline constexpr std::uint8_t nxdomain = 3;
 inline constexpr std::uint8_t notimp = 4;
 inline constexpr std::uint8_t refused = 5;
-inline constexpr std::uint8_t notauth = 9;  // RFC 2845 / 8945: not authoritative for the zone
 inline constexpr std::uint16_t badvers = 16;  // extended: upper 8 bits travel in the OPT TTL
 }  // namespace rcode
 

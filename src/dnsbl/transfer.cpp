@@ -464,10 +464,7 @@ axfr_target find_axfr_zone(const zone_set& zones, const dns::query& q) {
   if (q.qclass != dns::rr_class::in) return t;
   int index = -1;
   const zone* z = zones.find(q.qname, &index);
-  if (z == nullptr || !z->apex.equals_ci(q.qname) || !z->soa) {
-    t.rcode = z == nullptr ? dns::rcode::refused : dns::rcode::notauth;
-    return t;
-  }
+  if (z == nullptr || !z->apex.equals_ci(q.qname) || !z->soa) return t;  // REFUSED
   t.zone = index;
   t.rcode = dns::rcode::noerror;
   return t;

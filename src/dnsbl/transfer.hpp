@@ -125,8 +125,8 @@ class zone_walker {
   std::size_t batch_pos_ = 0;
 };
 
-// The zone index to transfer for an AXFR query, or the RCODE to refuse it with: the name must be
-// a zone's apex (any case), class IN, and the zone must have an SOA.
+// The zone index to transfer for an AXFR query, or REFUSED: the name must be a zone's apex (any
+// case), class IN, and the zone must have an SOA.
 struct axfr_target {
   int zone = -1;
   std::uint8_t rcode = dns::rcode::refused;
