@@ -89,8 +89,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       const std::size_t rel = rec.owner.label_count() - 2;
       if (rec.type == dns::rr_type::a && rel == 32 && rec.owner.label(0)[0] != '*') {
         const auto w = rec.owner.wire();
-        require(set.lookup(dnsbl::lookup_key::from_labels(w.first(rec.owner.label_offset(32))))
-                    .what == dnsbl::found::listed);
+        require(
+            set.lookup(dnsbl::lookup_key::from_labels(w.first(rec.owner.label_offset(32)))).what ==
+            dnsbl::found::listed);
       }
       last = rec.type;
       require(++n < 50000000);
