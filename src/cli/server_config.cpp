@@ -126,6 +126,33 @@ std::shared_ptr<const net::smtp_settings> make_settings(const loaded_config& loa
   t.idle = std::chrono::seconds(c.timeout_idle);
   t.session_lifetime = std::chrono::seconds(c.session_lifetime);
   s->allow_open_relay = c.allow_open_relay;
+  // DNS lists: the config holds each entry in canonical text, checked at load.
+  auto checks = std::make_shared<policy::dnsbl::check_config>();
+  auto sites = [](const std::vector<std::string>& entries) {
+    std::vector<policy::dnsbl::site> out;
+    for (const auto& e : entries) {
+      auto site = policy::dnsbl::parse_site(e);
+      if (!site) invariant_failed("server_config: a DNS list entry that loaded does not parse");
+      out.push_back(std::move(*site));
+    }
+    return out;
+  };
+  checks->client = sites(c.dnsbl);
+  checks->helo = sites(c.rhsbl_helo);
+  checks->sender = sites(c.rhsbl_sender);
+  checks->threshold = c.dnsbl_threshold;
+  s->dnsbl.checks = std::move(checks);
+  s->dnsbl.act = c.dnsbl_action == "defer" ? net::smtp_dnsbl_settings::action::defer
+                 : c.dnsbl_action == "log" ? net::smtp_dnsbl_settings::action::log
+                                           : net::smtp_dnsbl_settings::action::reject;
+  s->dnsbl.at_connect = c.dnsbl_reject_at == "connect";
+  const auto& r = loaded.cfg.resolver;
+  s->dnsbl.resolver.servers = r.servers;
+  s->dnsbl.resolver.timeout = std::chrono::milliseconds(r.timeout);
+  s->dnsbl.resolver.tries = static_cast<int>(r.tries);
+  s->dnsbl.resolver.max_ttl = std::chrono::seconds(r.max_ttl);
+  s->dnsbl.resolver.max_negative_ttl =
+      std::min(s->dnsbl.resolver.max_negative_ttl, std::chrono::seconds(r.max_ttl));
   return s;
 }
 

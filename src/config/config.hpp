@@ -68,6 +68,14 @@ struct smtpd_config {
   // RFC 6409 6.1: the senders each authenticated user may use ("" = not checked).
   std::string sender_login_maps;
   std::vector<listener_config> listeners;  // [[smtpd.listener]]
+  // DNSBL checks (issue 6), Postfix postscreen_dnsbl_sites syntax, validated by
+  // policy::dnsbl::parse_site and kept in its canonical text.
+  std::vector<std::string> dnsbl;         // client IP lists
+  std::int32_t dnsbl_threshold = 1;
+  std::vector<std::string> rhsbl_sender;  // MAIL FROM domain lists
+  std::vector<std::string> rhsbl_helo;    // HELO domain lists
+  std::string dnsbl_action = "reject";    // "reject", "defer" or "log"
+  std::string dnsbl_reject_at = "rcpt";   // "rcpt" or "connect"
 
   friend bool operator==(const smtpd_config&, const smtpd_config&) = default;
 };
@@ -85,6 +93,15 @@ struct auth_config {
   std::uint32_t max_failures = 5;    // per client IP and per user within failure_window
   std::uint32_t failure_window = 300;  // seconds
   friend bool operator==(const auth_config&, const auth_config&) = default;
+};
+
+// [resolver]: the DNS stub resolver of smtpd's DNSBL checks (net/resolver, c-ares).
+struct resolver_config {
+  std::vector<std::string> servers;  // "IP", "IP:port", "[IPv6]:port"; empty: /etc/resolv.conf
+  std::uint32_t timeout = 2000;      // milliseconds
+  std::uint32_t tries = 2;
+  std::uint32_t max_ttl = 3600;      // seconds
+  friend bool operator==(const resolver_config&, const resolver_config&) = default;
 };
 
 // [service]: the process itself.
@@ -127,11 +144,13 @@ struct config {
   bool has_tls = false;
   bool has_auth = false;
   bool has_service = false;
+  bool has_resolver = false;
   smtpd_config smtpd;
   dnsbld_config dnsbld;
   tls_config tls;
   auth_config auth;
   service_config service;
+  resolver_config resolver;
 
   friend bool operator==(const config&, const config&) = default;
 };

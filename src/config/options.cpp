@@ -17,6 +17,7 @@
 #include "core/inet.hpp"
 #include "core/result.hpp"
 #include "dnsbl/dataset.hpp"
+#include "policy/dnsbl_sites.hpp"
 #include "policy/relay.hpp"
 #include "smtp/address.hpp"
 
@@ -432,6 +433,32 @@ item_codec<std::string> dataset_codec() {
           [](const std::string& d) { return d; }};
 }
 
+// A postscreen_dnsbl_sites entry ("zen.spamhaus.org=127.0.0.[2..11]*3"), kept canonical.
+item_codec<std::string> dnsbl_site_codec() {
+  return {[](std::string_view text) -> expected_text {
+            auto site = policy::dnsbl::parse_site(text);
+            if (!site) {
+              return unexpected{"is not a DNS list entry (zone[=127.0.0.[2..11]][*weight]): " +
+                                site.error()};
+            }
+            return site->to_string();
+          },
+          [](const std::string& d) { return d; }};
+}
+
+// A DNS server for the resolver: "IP" (port 53), "IP:port", "[IPv6]:port"; no host names.
+item_codec<std::string> dns_server_codec() {
+  return {[](std::string_view text) -> expected_text {
+            if (auto ep = inet::endpoint::parse(text); ep && ep->port != 0) return ep->to_string();
+            if (auto ip = inet::ip_address::parse(text)) {
+              return inet::endpoint{*ip, 53}.to_string();
+            }
+            return unexpected{std::string(
+                "is not a DNS server (IP, IP:port or [IPv6]:port; port 1-65535; no host names)")};
+          },
+          [](const std::string& d) { return d; }};
+}
+
 std::vector<std::string> default_restriction_names() {
   std::vector<std::string> names;
   for (auto r : policy::default_restrictions()) names.emplace_back(policy::name_of(r));
@@ -571,6 +598,51 @@ std::vector<option> build_table() {
       "checked. The null sender `<>` is always allowed.",
       field<S, std::string>{sm, &S::sender_login_maps}));
 
+  t.push_back(list_option<std::string>(
+      s, "dnsbl", "list of DNS list entries", std::vector<std::string>{}, 0,
+      "Postfix postscreen_dnsbl_sites entries: `zone[=a.b.c.d][*weight]`, each octet a number, "
+      "`[n..m]` or `[a;b;n..m]`; weight -100000 .. 100000, default 1",
+      "IP block lists (RFC 5782) asked about every client at connect, in parallel: "
+      "`bl.example.test*2`, `zen.spamhaus.org=127.0.0.[2..11]*3`, "
+      "`list.dnswl.org=127.0.[0..255].[1..3]*-5`. A pattern limits which answers count; a "
+      "list counts its weight once however many records it returns; negative weights are "
+      "allowlists. Answers outside 127.0.0.0/8, 127.0.0.1 and 127.255.255.0/24 are list errors "
+      "and never count; timeouts and SERVFAIL fail open. Never asked for trusted_networks, "
+      "submission listeners or authenticated clients. Queries go to [resolver]; see docs/smtpd_dnsbl.md.",
+      field<S, std::vector<std::string>>{sm, &S::dnsbl}, dnsbl_site_codec()));
+  t.push_back(integer_option(
+      s, "dnsbl_threshold", 1, 1, 1000000,
+      "A client is blocked when the weights of the lists that list it (`dnsbl`, `rhsbl_sender`, "
+      "`rhsbl_helo` together) add up to at least this.",
+      field<S, std::int32_t>{sm, &S::dnsbl_threshold}));
+  t.push_back(list_option<std::string>(
+      s, "rhsbl_sender", "list of DNS list entries", std::vector<std::string>{}, 0,
+      "entries as in `dnsbl`",
+      "Domain lists (RFC 5782 3) asked about the domain of each MAIL FROM (at MAIL; the result "
+      "is used at RCPT). Their weights add into the same score as `dnsbl`.",
+      field<S, std::vector<std::string>>{sm, &S::rhsbl_sender}, dnsbl_site_codec()));
+  t.push_back(list_option<std::string>(
+      s, "rhsbl_helo", "list of DNS list entries", std::vector<std::string>{}, 0,
+      "entries as in `dnsbl`",
+      "Domain lists asked about the HELO/EHLO name (address literals are not asked). Their "
+      "weights add into the same score as `dnsbl`.",
+      field<S, std::vector<std::string>>{sm, &S::rhsbl_helo}, dnsbl_site_codec()));
+  t.push_back(choice_option(
+      s, "dnsbl_action", {"reject", "defer", "log"},
+      "What a blocked client gets: `reject` answers every RCPT with `554 5.7.1 Service "
+      "unavailable; client [ip] blocked using <list>; <TXT>`; `defer` with 450 4.7.1 (the "
+      "client retries: for trying out lists); `log` only logs the verdict and accepts the mail.",
+      field<S, std::string>{sm, &S::dnsbl_action}));
+  t.push_back(choice_option(
+      s, "dnsbl_reject_at", {"rcpt", "connect"},
+      "`rcpt` (Postfix's smtpd_delay_reject): the refusal comes at each RCPT, so the log line "
+      "has the sender and recipient, and the lists have until then to answer. `connect`: the "
+      "IP lists are awaited before the banner (at most [resolver] timeout, overlapping "
+      "greet_delay) and a blocked client gets the 554 in place of the 220 (RFC 5321 3.1) and "
+      "503 to everything but QUIT; with `defer` it gets 421 4.7.1 and is closed. Domain lists "
+      "are still checked at RCPT.",
+      field<S, std::string>{sm, &S::dnsbl_reject_at}));
+
   const std::string l = "smtpd.listener";
   using L = listener_config;
   t.push_back(list_option<inet::endpoint>(
@@ -626,6 +698,32 @@ std::vector<option> build_table() {
       "auth", "failure_window", 300, 1, 86400,
       "Seconds over which failed AUTH attempts are counted.",
       field<auth_config, std::uint32_t>{&config::auth, &auth_config::failure_window}));
+
+  const std::string r = "resolver";
+  using R = resolver_config;
+  constexpr auto rm = &config::resolver;
+  t.push_back(list_option<std::string>(
+      r, "servers", "list of DNS servers", std::vector<std::string>{}, 0,
+      "`IP` (port 53), `IP:port`, `[IPv6]:port`; no host names",
+      "Recursive DNS servers asked about the DNS lists, in order. Empty: the nameservers of "
+      "/etc/resolv.conf. Public lists refuse queries through big public resolvers: use your "
+      "own.",
+      field<R, std::vector<std::string>>{rm, &R::servers}, dns_server_codec()));
+  t.push_back(integer_option(
+      r, "timeout", 2000, 50, 30000,
+      "Milliseconds to wait for a DNS answer before trying again (c-ares doubles it per round). "
+      "Also the longest a session waits for its DNS list answers: a list that has not answered "
+      "by then counts as not listing (fail open, logged).",
+      field<R, std::uint32_t>{rm, &R::timeout}));
+  t.push_back(integer_option(
+      r, "tries", 2, 1, 10,
+      "Tries per server before a query fails.",
+      field<R, std::uint32_t>{rm, &R::tries}));
+  t.push_back(integer_option(
+      r, "max_ttl", 3600, 0, 604800,
+      "Seconds an answer is cached at most, whatever its TTL (NXDOMAIN too, for its SOA's "
+      "negative TTL up to 900 s). 0: no cache.",
+      field<R, std::uint32_t>{rm, &R::max_ttl}));
 
   t.push_back(user_option(
       "service", "user", "mxguard",
@@ -735,6 +833,12 @@ const std::vector<section_doc>& section_table() {
       {"auth",
        "SMTP AUTH (RFC 4954): who may log in to relay (`permit_authenticated`).",
        &config::has_auth,
+       {},
+       {}},
+      {"resolver",
+       "The DNS resolver of smtpd's DNS list checks (`dnsbl`, `rhsbl_sender`, `rhsbl_helo`): "
+       "answers are cached by TTL. Changes take effect on SIGHUP for new sessions.",
+       &config::has_resolver,
        {},
        {}},
       {"service",

@@ -106,6 +106,93 @@ void log_exception(std::string_view what, std::exception_ptr e) {
   }
 }
 
+bool same_resolver(const resolver_settings& a, const resolver_settings& b) {
+  return a.servers == b.servers && a.timeout == b.timeout && a.tries == b.tries &&
+         a.max_ttl == b.max_ttl && a.max_negative_ttl == b.max_negative_ttl &&
+         a.max_cache_entries == b.max_cache_entries;
+}
+
+namespace dnsbl = policy::dnsbl;
+
+// Log lines about broken or silent lists: at most one per list and problem per minute, shared by
+// every session.
+struct dnsbl_logger {
+  std::mutex mu;
+  dnsbl::log_limiter limiter{std::chrono::seconds(60)};
+
+  template <class... Args>
+  void warn(std::string_view key, fmt::format_string<Args...> f, Args&&... args) {
+    std::optional<std::uint64_t> held;
+    {
+      std::lock_guard lock(mu);
+      held = limiter.allow(key, clock_type::now());
+    }
+    if (!held) return;
+    std::string text = fmt::format(f, std::forward<Args>(args)...);
+    if (*held > 0) text += fmt::format(" ({} more since the last such line)", *held);
+    log::warn("{}", text);
+  }
+};
+
+// A session's DNS list checks. Shared with the query coroutines, which may finish after the
+// session has ended (a silent server keeps c-ares retrying past our deadline): they write here,
+// never into the connection. Only touched on the connection's strand.
+struct dnsbl_ctx {
+  dnsbl_ctx(asio::any_io_executor ex, std::shared_ptr<const dnsbl::check_config> cfg)
+      : state(std::move(cfg)), wake(std::move(ex)) {}
+  dnsbl::check_state state;
+  asio::steady_timer wake;  // cancelled by each answer: the waiting session looks again
+  // The TXT of the blamed list, fetched once per query name.
+  std::string txt_name;
+  bool txt_done = false;
+  std::string txt;
+  std::string logged;  // the last verdict logged, so each RCPT does not log it again
+};
+
+std::string join_codes(const std::vector<std::array<std::uint8_t, 4>>& codes) {
+  std::string out;
+  for (const auto& c : codes) out += (out.empty() ? "" : ",") + dnsbl::to_string(c);
+  return out;
+}
+
+// One A query of a list. Parameters by value: the coroutine frame owns them.
+awaitable<void> dnsbl_query(std::shared_ptr<dnsbl_ctx> ctx, resolver* res,
+                            std::shared_ptr<dnsbl_logger> logger, dnsbl::query q,
+                            dnsbl::site site) {
+  const dns_answer a = co_await res->query_a(q.name);
+  dnsbl::list_result r;
+  switch (a.status) {
+    case dns_status::ok:
+      r = dnsbl::classify_answer(site, a.a);
+      break;
+    case dns_status::nxdomain:
+    case dns_status::nodata:
+      r = dnsbl::classify_answer(site, {});
+      break;
+    default:
+      r = dnsbl::failed_lookup(site);
+      logger->warn(site.domain + "/failed",
+                   "dnsbl: warning: {}: lookup of {} failed ({}{}{}): not counted (fail open)",
+                   site.domain, q.name, name_of(a.status), a.error.empty() ? "" : ": ", a.error);
+      break;
+  }
+  if (r.status == dnsbl::list_status::list_error) {
+    logger->warn(site.domain + "/error",
+                 "dnsbl: warning: {}: list error: {} answered {} (not a listing: outside "
+                 "127.0.0.0/8, 127.0.0.1 or 127.255.255.0/24); not counted",
+                 site.domain, q.name, join_codes(r.codes));
+  }
+  if (ctx->state.answer(q, std::move(r))) ctx->wake.cancel();
+}
+
+awaitable<void> dnsbl_txt_query(std::shared_ptr<dnsbl_ctx> ctx, resolver* res, std::string name) {
+  const dns_answer a = co_await res->query_txt(name);
+  if (ctx->txt_name != name) co_return;  // another list is blamed by now
+  if (a.status == dns_status::ok && !a.txt.empty()) ctx->txt = a.txt.front();
+  ctx->txt_done = true;
+  ctx->wake.cancel();
+}
+
 }  // namespace
 
 // ---- connection_counter ----
@@ -165,12 +252,39 @@ struct smtp_server::impl : std::enable_shared_from_this<impl> {
   std::atomic<std::size_t> in_data{0};
   std::mutex conns_mu;
   std::map<connection*, std::weak_ptr<connection>> conns;
+  // The resolver new sessions use (under settings_mu), and every one made so far: a session may
+  // still use an older one, and none is destroyed while the io_context runs.
+  resolver* resolver_ = nullptr;
+  resolver_settings resolver_settings_;
+  std::vector<std::unique_ptr<resolver>> resolvers;
+  std::shared_ptr<dnsbl_logger> dnsbl_log = std::make_shared<dnsbl_logger>();
 
   explicit impl(asio::io_context& io) : ioc(io) {}
 
   std::shared_ptr<const smtp_settings> settings() const {
     std::lock_guard lock(settings_mu);
     return settings_;
+  }
+  std::pair<std::shared_ptr<const smtp_settings>, resolver*> snapshot() const {
+    std::lock_guard lock(settings_mu);
+    return {settings_, resolver_};
+  }
+  // A resolver for `s` when it has DNS lists: the current one when its settings match, else a
+  // new one. nullptr with the error when c-ares cannot start.
+  std::pair<resolver*, std::string> resolver_for(const smtp_settings& s) {
+    if (!s.dnsbl.enabled()) return {nullptr, {}};
+    {
+      std::lock_guard lock(settings_mu);
+      if (resolver_ != nullptr && same_resolver(resolver_settings_, s.dnsbl.resolver)) {
+        return {resolver_, {}};
+      }
+    }
+    auto made = resolver::create(ioc.get_executor(), s.dnsbl.resolver);
+    if (!made) return {nullptr, made.error()};
+    resolver* r = made->get();
+    std::lock_guard lock(settings_mu);
+    resolvers.push_back(std::move(*made));
+    return {r, {}};
   }
   awaitable<void> accept_loop(listener_socket* ls);
 };
@@ -187,12 +301,13 @@ class connection : public std::enable_shared_from_this<connection> {
  public:
   connection(std::shared_ptr<smtp_server::impl> server, tcp::socket socket,
              std::shared_ptr<const smtp_settings> settings, const smtp_listener& listener,
-             tcp::endpoint peer)
+             tcp::endpoint peer, resolver* res)
       : server_(std::move(server)),
         socket_(std::move(socket)),
         timer_(socket_.get_executor()),
         settings_(std::move(settings)),
         listener_(&listener),
+        resolver_(res),
         peer_(to_inet(peer.address())),
         peer_text_(fmt::format("{}:{}", bracketed(peer_), peer.port())),
         session_(listener.session) {}
@@ -226,12 +341,28 @@ class connection : public std::enable_shared_from_this<connection> {
   void log_reject(std::string_view stage, const smtp::reply& r, const smtp::address* rcpt);
   std::string envelope_text(const smtp::address* rcpt) const;
   std::string protocol_name() const;
+  // DNS lists.
+  void dnsbl_start();
+  void dnsbl_launch(std::vector<dnsbl::query> queries);
+  void dnsbl_sync_helo();
+  void dnsbl_sender(const smtp::address& sender);
+  awaitable<void> dnsbl_wait();
+  awaitable<std::string> dnsbl_txt(const dnsbl::blame& b);
+  awaitable<std::optional<smtp::reply>> dnsbl_verdict(std::string_view stage);
+  awaitable<std::optional<smtp::reply>> dnsbl_check_recipient();
+  dnsbl::time_point dnsbl_deadline() const {
+    return clock_type::now() + settings_->dnsbl.resolver.timeout;
+  }
 
   std::shared_ptr<smtp_server::impl> server_;
   tcp::socket socket_;
   asio::steady_timer timer_;
   std::shared_ptr<const smtp_settings> settings_;
   const smtp_listener* listener_;  // in *settings_, or the acceptor's initial copy
+  resolver* resolver_ = nullptr;   // null: no DNS list checks
+  std::shared_ptr<dnsbl_ctx> dnsbl_;  // set when this client is checked
+  std::string dnsbl_helo_;            // the HELO name the helo lists were last asked about
+  std::optional<smtp::reply> refused_;  // blocked at connect: the reply to MAIL and AUTH
   inet::ip_address peer_;
   std::string peer_text_;
   smtp::server_session session_;
@@ -544,7 +675,126 @@ awaitable<smtp::reply> connection::authenticate(const smtp::auth_request& req) {
   co_return smtp::reply::make(535, "5.7.8", "Error: authentication failed");
 }
 
+// ---- DNS lists ----
+
+// At connect: the IP lists, for MX clients outside trusted_networks.
+void connection::dnsbl_start() {
+  const auto& d = settings_->dnsbl;
+  if (resolver_ == nullptr || !d.enabled() || listener_->submission) return;
+  const auto& trusted = listener_->relay.trusted_networks;
+  if (std::any_of(trusted.begin(), trusted.end(),
+                  [&](const inet::cidr& n) { return n.contains(peer_); })) {
+    return;
+  }
+  dnsbl_ = std::make_shared<dnsbl_ctx>(socket_.get_executor(), d.checks);
+  dnsbl_launch(dnsbl_->state.begin_client(peer_, dnsbl_deadline()));
+}
+
+void connection::dnsbl_launch(std::vector<dnsbl::query> queries) {
+  const auto& cfg = dnsbl_->state.config();
+  for (auto& q : queries) {
+    const auto& sites = q.kind == dnsbl::subject_kind::client ? cfg.client
+                        : q.kind == dnsbl::subject_kind::helo ? cfg.helo
+                                                              : cfg.sender;
+    dnsbl::site site = sites.at(q.index);
+    asio::co_spawn(socket_.get_executor(),
+                   dnsbl_query(dnsbl_, resolver_, server_->dnsbl_log, std::move(q), std::move(site)),
+                   [](std::exception_ptr e) { log_exception("dnsbl query", e); });
+  }
+}
+
+// Once the client has said HELO/EHLO (or changed it): the helo lists.
+void connection::dnsbl_sync_helo() {
+  if (!dnsbl_ || dnsbl_->state.config().helo.empty() || session_.helo() == dnsbl_helo_) return;
+  if (!session_.authenticated_user().empty()) return;
+  dnsbl_helo_ = session_.helo();
+  dnsbl_launch(dnsbl_->state.begin_domain(dnsbl::subject_kind::helo, dnsbl_helo_, dnsbl_deadline()));
+}
+
+// At MAIL: the sender lists for the sender's domain (none for <> or an address literal).
+void connection::dnsbl_sender(const smtp::address& sender) {
+  if (!dnsbl_ || dnsbl_->state.config().sender.empty()) return;
+  if (!session_.authenticated_user().empty()) return;
+  if (sender.is_null() || sender.kind != smtp::domain_kind::name) {
+    dnsbl_->state.clear(dnsbl::subject_kind::sender);
+    return;
+  }
+  dnsbl_launch(dnsbl_->state.begin_domain(dnsbl::subject_kind::sender, sender.domain_key,
+                                          dnsbl_deadline()));
+}
+
+// Until every list asked has answered or its deadline (asked + [resolver] timeout) passed.
+awaitable<void> connection::dnsbl_wait() {
+  auto& ctx = *dnsbl_;
+  while (!ctx.state.complete()) {
+    const auto deadline = *ctx.state.next_deadline();
+    if (clock_type::now() >= deadline) {
+      for (const auto& r : ctx.state.expire(clock_type::now())) {
+        server_->dnsbl_log->warn(r.list + "/timeout",
+                                 "dnsbl: warning: {}: no answer within {} ms for {}: not counted "
+                                 "(fail open)",
+                                 r.list, settings_->dnsbl.resolver.timeout.count(), peer_text_);
+      }
+      continue;
+    }
+    ctx.wake.expires_at(deadline);
+    co_await ctx.wake.async_wait(as_tuple);  // an answer cancels it
+  }
+}
+
+// The TXT record of the blamed list (RFC 5782 2.3), if it comes within the resolver timeout.
+awaitable<std::string> connection::dnsbl_txt(const dnsbl::blame& b) {
+  auto& ctx = *dnsbl_;
+  if (ctx.txt_name != b.query_name) {
+    ctx.txt_name = b.query_name;
+    ctx.txt_done = false;
+    ctx.txt.clear();
+    asio::co_spawn(socket_.get_executor(), dnsbl_txt_query(dnsbl_, resolver_, b.query_name),
+                   [](std::exception_ptr e) { log_exception("dnsbl TXT query", e); });
+  }
+  const auto deadline = dnsbl_deadline();
+  while (!ctx.txt_done && clock_type::now() < deadline) {
+    ctx.wake.expires_at(deadline);
+    co_await ctx.wake.async_wait(as_tuple);
+  }
+  co_return ctx.txt_done ? ctx.txt : std::string();
+}
+
+// Scores what has answered; logs a new verdict; the refusal when the client is blocked and the
+// action is not `log`.
+awaitable<std::optional<smtp::reply>> connection::dnsbl_verdict(std::string_view stage) {
+  co_await dnsbl_wait();
+  auto& ctx = *dnsbl_;
+  const dnsbl::outcome o = ctx.state.evaluate();
+  if (o.v.listed.empty()) co_return std::nullopt;
+  const auto act = settings_->dnsbl.act;
+  std::string line = fmt::format("dnsbl: {} {} {}: {}", stage, peer_text_,
+                                 !o.blocked                               ? "passed"
+                                 : act == smtp_dnsbl_settings::action::log ? "would block (log only)"
+                                                                           : "blocked",
+                                 dnsbl::describe(ctx.state, o));
+  if (line != ctx.logged) {
+    log::info("{}", line);
+    ctx.logged = std::move(line);
+  }
+  if (!o.blocked || !o.blamed || act == smtp_dnsbl_settings::action::log) co_return std::nullopt;
+  const std::string txt = co_await dnsbl_txt(*o.blamed);
+  co_return dnsbl::refusal(ctx.state, *o.blamed, txt, act == smtp_dnsbl_settings::action::defer);
+}
+
+awaitable<std::optional<smtp::reply>> connection::dnsbl_check_recipient() {
+  if (!dnsbl_ || !session_.authenticated_user().empty()) co_return std::nullopt;
+  dnsbl_sync_helo();
+  co_return co_await dnsbl_verdict("RCPT from");
+}
+
 awaitable<smtp::reply> connection::decide(smtp::session_request& req) {
+  if (refused_ && !std::holds_alternative<smtp::message_request>(req)) {
+    // Blocked at connect (RFC 5321 3.1): nothing but QUIT is welcome.
+    log_reject(std::holds_alternative<smtp::auth_request>(req) ? "AUTH" : "MAIL", *refused_,
+               nullptr);
+    co_return *refused_;
+  }
   if (auto* m = std::get_if<smtp::sender_request>(&req)) {
     dispositions_.clear();  // a new transaction
     const std::string& user = session_.authenticated_user();
@@ -554,9 +804,15 @@ awaitable<smtp::reply> connection::decide(smtp::session_request& req) {
       log_reject("MAIL", r, nullptr);
       co_return r;
     }
+    dnsbl_sync_helo();
+    dnsbl_sender(m->sender);
     co_return smtp::server_session::sender_ok();
   }
   if (auto* r = std::get_if<smtp::recipient_request>(&req)) {
+    if (auto refusal = co_await dnsbl_check_recipient()) {
+      log_reject("RCPT", *refusal, &r->recipient);
+      co_return *refusal;
+    }
     co_return decide_recipient(r->recipient);
   }
   if (auto* a = std::get_if<smtp::auth_request>(&req)) {
@@ -599,6 +855,7 @@ awaitable<void> connection::run() {
   asio::co_spawn(socket_.get_executor(), watchdog(),
                  [](std::exception_ptr e) { log_exception("session watchdog", e); });
   log::info("connect from {}", peer_text_);
+  dnsbl_start();  // in parallel with the greet delay and the TLS handshake
 
   bool alive = true;
   if (listener_->implicit_tls) alive = co_await handshake();  // RFC 8314 3.3: TLS first
@@ -613,7 +870,28 @@ awaitable<void> connection::run() {
     }
     timed_out_ = false;
   }
-  if (alive) alive = co_await process(session_.greet());
+  if (alive && dnsbl_ && settings_->dnsbl.at_connect) {
+    // reject_at = connect: the IP lists decide before the banner.
+    if (auto refusal = co_await dnsbl_verdict("CONNECT from")) {
+      log::info("reject: CONNECT from {}: {} {} {}", peer_text_, refusal->code, refusal->enhanced,
+                refusal->text());
+      if (refusal->code == 450) {
+        // defer: 421 closes at once (RFC 5321 3.8); the client comes back later.
+        auto bye = *refusal;
+        bye.code = 421;
+        co_await write_all(bye.wire());
+        alive = false;
+      } else {
+        // 554 in place of the 220 (RFC 5321 3.1); the session still runs, so QUIT, EHLO and
+        // NOOP work, and MAIL and AUTH get 503.
+        session_.greet();  // its 220 is not sent
+        refused_ = *refusal;
+        refused_->code = 503;
+        alive = co_await write_all(refusal->wire());
+      }
+    }
+  }
+  if (alive && !refused_) alive = co_await process(session_.greet());
   while (alive && !session_.closed()) {
     if (shutting_down_ && session_.current_phase() != smtp::phase::data) {
       co_await write_all(smtp::reply::make(421, "4.3.2", settings_->session.hostname +
@@ -647,6 +925,7 @@ awaitable<void> connection::run() {
       counted_in_data_ = false;
     }
     alive = co_await process(std::move(st));
+    dnsbl_sync_helo();
     if (session_.current_phase() == smtp::phase::data && !counted_in_data_) {
       data_started_ = clock_type::now();
       ++server_->in_data;
@@ -694,7 +973,7 @@ awaitable<void> smtp_server::impl::accept_loop(listener_socket* ls) {
     std::error_code pec;
     const tcp::endpoint peer = socket.remote_endpoint(pec);
     if (pec) continue;
-    auto current = settings();
+    auto [current, res] = snapshot();
     const inet::ip_address ip = to_inet(peer.address());
     const auto admit = counter.try_add(ip, current->max_connections, current->max_connections_per_ip);
     if (admit != connection_counter::admit::ok && ls->initial.implicit_tls) {
@@ -725,7 +1004,7 @@ awaitable<void> smtp_server::impl::accept_loop(listener_socket* ls) {
       continue;
     }
     auto conn = std::make_shared<connection>(self, std::move(socket), current,
-                                             listener_for(*current, *ls), peer);
+                                             listener_for(*current, *ls), peer, res);
     {
       std::lock_guard lock(conns_mu);
       conns.emplace(conn.get(), conn);
@@ -750,6 +1029,15 @@ smtp_server::smtp_server(asio::io_context& ioc, std::shared_ptr<const smtp_setti
     }
   }
   queue::relay_queue(settings->queue_dir, settings->session.hostname).prepare();
+  if (settings->dnsbl.enabled()) {
+    auto [res, err] = impl_->resolver_for(*settings);
+    if (res == nullptr) {
+      throw std::system_error(std::make_error_code(std::errc::invalid_argument),
+                              "DNS resolver for the DNS lists: " + err);
+    }
+    impl_->resolver_ = res;
+    impl_->resolver_settings_ = settings->dnsbl.resolver;
+  }
   impl_->auth_limiter = std::make_unique<policy::auth_limiter>(settings->auth_limits);
   impl_->batcher = std::make_unique<queue::sync_batcher>(
       std::vector<std::string>{settings->mail_dir, settings->queue_dir});
@@ -769,7 +1057,13 @@ smtp_server::smtp_server(asio::io_context& ioc, std::shared_ptr<const smtp_setti
   }
 }
 
-smtp_server::~smtp_server() = default;
+// The io_context has stopped (see the header): c-ares channels may go now. Sessions still
+// holding a resolver pointer are never resumed.
+smtp_server::~smtp_server() {
+  std::lock_guard lock(impl_->settings_mu);
+  impl_->resolver_ = nullptr;
+  impl_->resolvers.clear();
+}
 
 void smtp_server::start() {
   for (auto& ls : impl_->acceptors) {
@@ -779,7 +1073,23 @@ void smtp_server::start() {
 }
 
 void smtp_server::reload(std::shared_ptr<const smtp_settings> settings) {
+  resolver* res = nullptr;
+  if (settings->dnsbl.enabled()) {
+    auto [made, err] = impl_->resolver_for(*settings);
+    res = made;
+    if (res == nullptr) {
+      log::error("reload: DNS resolver for the DNS lists: {}; new sessions keep the previous "
+                 "resolver settings",
+                 err);
+    }
+  }
   std::lock_guard lock(impl_->settings_mu);
+  if (res != nullptr) {
+    impl_->resolver_ = res;
+    impl_->resolver_settings_ = settings->dnsbl.resolver;
+  } else if (!settings->dnsbl.enabled()) {
+    impl_->resolver_ = nullptr;  // no lists: sessions skip the checks (kept alive for old ones)
+  }
   impl_->settings_ = std::move(settings);
 }
 

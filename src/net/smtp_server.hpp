@@ -28,6 +28,22 @@
 //    socket no longer shows as readable, so the wait-for-readability trick is plaintext only.
 //  - Submission listeners relay only for authenticated users: their relay policy has no trusted
 //    networks, and the session refuses MAIL before AUTH.
+//  - DNS lists (RFC 5782, issue 6; policy/dnsbl_check does the deciding): on MX listeners, for
+//    clients outside trusted_networks, the IP lists are asked at connect, all at once, the HELO
+//    lists once the HELO name is known, the sender lists at each MAIL. Each RCPT waits for the
+//    answers at most [resolver] timeout after they were asked (the session is never held
+//    longer: a silent list fails open, logged) and, when the weights reach the threshold, is
+//    answered 554 5.7.1 (450 4.7.1 with defer) naming the list and its TXT. Authenticated
+//    clients are never refused (their answers are not even awaited). With reject_at = connect,
+//    the IP lists are awaited before the banner and a blocked client gets the 554 in place of
+//    the 220 (RFC 5321 3.1), then 503 to MAIL and AUTH until it quits; with defer, 421 and close.
+//    List errors and failures are logged at most once per list and minute (a dead list must not
+//    flood the log).
+//  - The resolver (net/resolver) is made at construction from settings.dnsbl.resolver, only when
+//    lists are configured. A reload with other resolver settings makes a new one for new
+//    sessions; old ones stay until the server is destroyed (c-ares channels must not be
+//    destroyed while the io_context runs), so destroy the server only after its io_context has
+//    stopped, as `serve` does.
 #pragma once
 
 #include <atomic>
@@ -41,7 +57,9 @@
 #include <vector>
 
 #include "core/inet.hpp"
+#include "net/resolver.hpp"
 #include "net/tls.hpp"
+#include "policy/dnsbl_check.hpp"
 #include "policy/auth_limiter.hpp"
 #include "policy/credentials.hpp"
 #include "policy/recipients.hpp"
@@ -81,6 +99,17 @@ struct smtp_listener {
   policy::relay_config relay;      // submission: without trusted networks
 };
 
+// DNS list checks ([smtpd] dnsbl, rhsbl_sender, rhsbl_helo, [resolver]).
+struct smtp_dnsbl_settings {
+  enum class action : std::uint8_t { reject, defer, log };
+  std::shared_ptr<const policy::dnsbl::check_config> checks;  // null or empty: no checks
+  action act = action::reject;
+  bool at_connect = false;  // dnsbl_reject_at = "connect"
+  resolver_settings resolver;
+
+  bool enabled() const { return checks && !checks->empty(); }
+};
+
 // One generation of settings. Immutable once built; SIGHUP swaps in a new one for new sessions.
 struct smtp_settings {
   std::vector<smtp_listener> listeners;
@@ -97,6 +126,7 @@ struct smtp_settings {
   std::size_t max_connections_per_ip = 50;
   smtp_timeouts timeouts;
   bool allow_open_relay = false;  // logged with each relay acceptance when the proof failed
+  smtp_dnsbl_settings dnsbl;
 };
 
 // Connection counts, only handed out locked.
@@ -116,14 +146,17 @@ class connection_counter {
 class smtp_server {
  public:
   // Binds every listener now (throws std::system_error naming the address on failure: port in
-  // use, permission) and prepares mail_dir and queue_dir (throws if unusable).
+  // use, permission), prepares mail_dir and queue_dir and, with DNS lists, the resolver (throws
+  // std::system_error if unusable).
   smtp_server(asio::io_context& ioc, std::shared_ptr<const smtp_settings> settings);
   ~smtp_server();
   smtp_server(const smtp_server&) = delete;
   smtp_server& operator=(const smtp_server&) = delete;
 
   void start();                                               // begin accepting
-  void reload(std::shared_ptr<const smtp_settings> settings);  // for new sessions
+  // For new sessions. Other resolver settings make a new resolver; if that fails (logged), new
+  // sessions keep the previous one.
+  void reload(std::shared_ptr<const smtp_settings> settings);
   // Stops accepting and closes idle sessions with 421; sessions inside DATA may finish.
   void begin_shutdown();
   std::size_t sessions() const;

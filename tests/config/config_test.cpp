@@ -73,6 +73,16 @@ TEST(ConfigDefaults, EmptySectionsGiveEveryDefault) {
       {"smtpd", R"(session_lifetime = 3600)"},
       {"smtpd", R"(shutdown_grace = 30)"},
       {"smtpd", R"(sender_login_maps = "")"},
+      {"smtpd", R"(dnsbl = [])"},
+      {"smtpd", R"(dnsbl_threshold = 1)"},
+      {"smtpd", R"(rhsbl_sender = [])"},
+      {"smtpd", R"(rhsbl_helo = [])"},
+      {"smtpd", R"(dnsbl_action = "reject")"},
+      {"smtpd", R"(dnsbl_reject_at = "rcpt")"},
+      {"resolver", R"(servers = [])"},
+      {"resolver", R"(timeout = 2000)"},
+      {"resolver", R"(tries = 2)"},
+      {"resolver", R"(max_ttl = 3600)"},
       {"[smtpd.listener]", R"(role = "submission")"},
       {"[smtpd.listener]", R"(tls = "starttls")"},
       {"[smtpd.listener]", R"(require_tls = false)"},
@@ -94,7 +104,7 @@ TEST(ConfigDefaults, EmptySectionsGiveEveryDefault) {
   // [tls] cert and key and [auth] passwd_file have no useful default: their sections need them,
   // so they are set here (and excluded from the count below).
   const std::string got = effective(
-      "[smtpd]\n[dnsbld]\n[service]\n[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n"
+      "[smtpd]\n[dnsbld]\n[service]\n[resolver]\n[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n"
       "[auth]\npasswd_file = \"passwd\"\n[[smtpd.listener]]\nlisten = [\"127.0.0.1:587\"]\n");
   for (const auto& c : cases) {
     const std::string section = section_text(got, c.section);
@@ -124,6 +134,7 @@ TEST(ConfigDefaults, OnlyDeclaredSectionsArePrinted) {
       {"[smtpd]\n", {"[smtpd]"}},
       {"[dnsbld]\n", {"[dnsbld]"}},
       {"[dnsbld]\n[smtpd]\n", {"[smtpd]", "[dnsbld]"}},
+      {"[resolver]\n", {"[resolver]"}},
       {"[[dnsbld.zone]]\nname = \"a.test\"\ndatasets = [\"dnset:d\"]\n",
        {"[dnsbld]", "[[dnsbld.zone]]"}},
   };
@@ -163,6 +174,8 @@ TEST(ConfigDefaults, StructDefaultsMatchTheTable) {
   dnsbld_config d;
   d.listen = cfg->dnsbld.listen;  // no initialiser in the struct (a vector of endpoints)
   EXPECT_TRUE(d == cfg->dnsbld) << effective_toml(*cfg);
+  EXPECT_TRUE(resolver_config{} == cfg->resolver) << effective_toml(*cfg);
+  EXPECT_FALSE(cfg->has_resolver);
   ASSERT_EQ(cfg->dnsbld.listen.size(), 1u);
   EXPECT_EQ(cfg->dnsbld.listen[0].to_string(), "127.0.0.1:5353");
   // An explicit but empty section has the same values as none, and is declared.
@@ -249,6 +262,14 @@ TEST(ConfigLoad, ValidConfigs) {
        "\"defer_unauth_destination\", \"reject_unauth_destination\", \"permit\", \"reject\", "
        "\"defer\"]\n",
        {R"(relay_restrictions = ["permit_trusted_networks", "permit_authenticated", "defer_unauth_destination", "reject_unauth_destination", "permit", "reject", "defer"])"}},
+      {"dns lists canonical",
+       "[smtpd]\ndnsbl = [\"BL.Example.Test.*2\", \"zen.test=127.0.0.[2..11]\", "
+       "\"wl.test=127.0.[0..255].[1;3]*-5\"]\nrhsbl_sender = [\"dbl.test*1\"]\n",
+       {R"(dnsbl = ["bl.example.test*2", "zen.test=127.0.0.[2..11]", "wl.test=127.0.[0..255].[1;3]*-5"])",
+        R"(rhsbl_sender = ["dbl.test"])"}},
+      {"resolver servers canonical",
+       "[resolver]\nservers = [\"127.0.0.1\", \"[::1]:5353\"]\n",
+       {R"(servers = ["127.0.0.1:53", "[::1]:5353"])"}},
       {"integers",
        "[smtpd]\nmax_recipients = 5\nmax_message_size = 2048\nmax_errors = 3\n",
        {"max_recipients = 5", "max_message_size = 2048", "max_errors = 3"}},
@@ -452,6 +473,37 @@ TEST(ConfigLoad, InvalidConfigsAreLocated) {
        "[[smtpd.listener]]\nlisten = [\"127.0.0.1:26\"]\nrole = \"mx\"\ntls = \"none\"\n"
        "[[smtpd.listener]]\nlisten = [\"127.0.0.1:26\"]\nrole = \"mx\"\ntls = \"none\"\n",
        6, 10, "smtpd.listener[1].listen: 127.0.0.1:26 overlaps smtpd.listener[0].listen"},
+      // DNS lists (issue 6) and [resolver].
+      {"dnsbl bad pattern", "[smtpd]\ndnsbl = [\"ok.test\", \"bl.test=127.0.0.[5..2]\"]\n", 2, 21,
+       "smtpd.dnsbl[1]: \"bl.test=127.0.0.[5..2]\" is not a DNS list entry"},
+      {"dnsbl bad weight", "[smtpd]\ndnsbl = [\"bl.test*x\"]\n", 2, 10,
+       "smtpd.dnsbl[0]: \"bl.test*x\" is not a DNS list entry"},
+      {"dnsbl weight too large", "[smtpd]\ndnsbl = [\"bl.test*1000001\"]\n", 2, 10,
+       "is not a DNS list entry"},
+      {"dnsbl bad zone", "[smtpd]\ndnsbl = [\"bl test\"]\n", 2, 10, "is not a DNS list entry"},
+      {"dnsbl duplicate (canonically)", "[smtpd]\ndnsbl = [\"BL.test.\", \"bl.test*1\"]\n", 2,
+       22, "smtpd.dnsbl[1]: \"bl.test*1\" repeats smtpd.dnsbl[0]"},
+      {"rhsbl_sender not a string", "[smtpd]\nrhsbl_sender = [1]\n", 2, 17,
+       "smtpd.rhsbl_sender[0]: expected a string"},
+      {"rhsbl_helo bad entry", "[smtpd]\nrhsbl_helo = [\"=127.0.0.2\"]\n", 2, 15,
+       "smtpd.rhsbl_helo[0]"},
+      {"dnsbl threshold 0", "[smtpd]\ndnsbl_threshold = 0\n", 2, 19,
+       "smtpd.dnsbl_threshold: 0 is out of bounds (1 .. 1000000)"},
+      {"dnsbl action", "[smtpd]\ndnsbl_action = \"drop\"\n", 2, 16,
+       "smtpd.dnsbl_action: \"drop\" is not one of \"reject\", \"defer\", \"log\""},
+      {"dnsbl reject_at", "[smtpd]\ndnsbl_reject_at = \"data\"\n", 2, 19,
+       "smtpd.dnsbl_reject_at: \"data\" is not one of \"rcpt\", \"connect\""},
+      {"resolver host name", "[resolver]\nservers = [\"dns.example\"]\n", 2, 12,
+       "resolver.servers[0]: \"dns.example\" is not a DNS server"},
+      {"resolver port 0", "[resolver]\nservers = [\"127.0.0.1:0\"]\n", 2, 12,
+       "is not a DNS server"},
+      {"resolver duplicate server", "[resolver]\nservers = [\"127.0.0.1\", \"127.0.0.1:53\"]\n",
+       2, 25, "resolver.servers[1]: \"127.0.0.1:53\" repeats resolver.servers[0]"},
+      {"resolver timeout", "[resolver]\ntimeout = 10\n", 2, 11,
+       "resolver.timeout: 10 is out of bounds (50 .. 30000)"},
+      {"resolver tries", "[resolver]\ntries = 0\n", 2, 9, "resolver.tries: 0 is out of bounds"},
+      {"resolver unknown key", "[resolver]\nserver = []\n", 2, 1,
+       "unknown key resolver.server (did you mean servers?)"},
       // TOML syntax, located by toml++.
       {"unclosed section header", "[smtpd\n", 1, 7, "TOML syntax"},
       {"missing value", "[smtpd]\nmax_errors =\n", 2, 13, "TOML syntax"},
@@ -544,6 +596,23 @@ TEST(ConfigLoad, EveryOptionsBounds) {
       {"check_interval", "0", true, "dnsbld"},
       {"check_interval", "3600", true, "dnsbld"},
       {"check_interval", "3601", false, "dnsbld"},
+      {"dnsbl_threshold", "1", true},
+      {"dnsbl_threshold", "1000000", true},
+      {"dnsbl_threshold", "1000001", false},
+      {"dnsbl", R"(["zen.spamhaus.org=127.0.0.[2..11]*3", "list.dnswl.org=127.0.[0..255].[1..3]*-5"])", true},
+      {"rhsbl_sender", R"(["dbl.example.test"])", true},
+      {"dnsbl_action", R"("log")", true},
+      {"dnsbl_reject_at", R"("connect")", true},
+      {"servers", R"(["127.0.0.1:5353", "[::1]:53", "192.0.2.53"])", true, "resolver"},
+      {"timeout", "49", false, "resolver"},
+      {"timeout", "50", true, "resolver"},
+      {"timeout", "30000", true, "resolver"},
+      {"timeout", "30001", false, "resolver"},
+      {"tries", "10", true, "resolver"},
+      {"tries", "11", false, "resolver"},
+      {"max_ttl", "0", true, "resolver"},
+      {"max_ttl", "604800", true, "resolver"},
+      {"max_ttl", "604801", false, "resolver"},
   };
   for (const auto& c : cases) {
     const std::string toml = "[" + c.section + "]\n" + c.key + " = " + c.value + "\n";
