@@ -65,8 +65,8 @@ bool read_all(std::string& out, bool& too_long) {
 
 // One line from a terminal with echo off; the prompt goes to stderr.
 bool read_hidden_line(const char* prompt, std::string& out) {
-  fmt::print(stderr, "{}", prompt);
-  std::fflush(stderr);
+  // Echo goes off before the prompt appears (as getpass does), so nothing typed in answer to the
+  // prompt is echoed or dropped by the flush of earlier typeahead.
   termios old{};
   const bool have_tty = ::tcgetattr(STDIN_FILENO, &old) == 0;
   if (have_tty) {
@@ -75,6 +75,8 @@ bool read_hidden_line(const char* prompt, std::string& out) {
     quiet.c_lflag |= ECHONL;
     ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
   }
+  fmt::print(stderr, "{}", prompt);
+  std::fflush(stderr);
   bool ok = true;
   for (;;) {
     char c = 0;
@@ -87,7 +89,7 @@ bool read_hidden_line(const char* prompt, std::string& out) {
     if (c == '\n') break;
     if (out.size() <= max_password) out.push_back(c);
   }
-  if (have_tty) ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+  if (have_tty) ::tcsetattr(STDIN_FILENO, TCSANOW, &old);
   return ok;
 }
 

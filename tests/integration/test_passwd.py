@@ -9,6 +9,7 @@ import os
 import pty
 import re
 import select
+import signal
 import subprocess
 import time
 import warnings
@@ -111,6 +112,18 @@ def read_to_end(fd, deadline):
         buf += chunk
 
 
+def wait_or_kill(pid, deadline):
+    """The child's exit status; a child still running at the deadline is killed (and fails)."""
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    _, status = os.waitpid(pid, 0)
+    return status
+
+
 @pytest.mark.parametrize("second,want_rc", [("s3cret tty", 0), ("different", 2)])
 def test_terminal_prompts_twice_without_echo(mxguard_bin, second, want_rc):
     pid, fd = pty.fork()
@@ -124,7 +137,7 @@ def test_terminal_prompts_twice_without_echo(mxguard_bin, second, want_rc):
         os.write(fd, second.encode() + b"\n")
         seen += read_to_end(fd, deadline)
     finally:
-        _, status = os.waitpid(pid, 0)
+        status = wait_or_kill(pid, deadline)
         os.close(fd)
     assert os.WEXITSTATUS(status) == want_rc, seen
     text = seen.decode()
