@@ -35,7 +35,8 @@ std::size_t count_lines(std::string_view text) {
 void fuzz_passwd(std::string_view text) {
   const auto table = policy::parse_passwd(text, "fuzz");
   if (!table) {
-    require(table.error().line >= 1 && static_cast<std::size_t>(table.error().line) <= count_lines(text));
+    require(table.error().line >= 1 &&
+            static_cast<std::size_t>(table.error().line) <= count_lines(text));
     require(!table.error().message.empty());
     return;
   }
@@ -60,7 +61,8 @@ void fuzz_passwd(std::string_view text) {
 void fuzz_sender_login(std::string_view text) {
   const auto map = policy::parse_sender_login_map(text, "fuzz");
   if (!map) {
-    require(map.error().line >= 1 && static_cast<std::size_t>(map.error().line) <= count_lines(text));
+    require(map.error().line >= 1 &&
+            static_cast<std::size_t>(map.error().line) <= count_lines(text));
     return;
   }
   require(map->size() <= count_lines(text));
@@ -77,8 +79,8 @@ void fuzz_sender_login(std::string_view text) {
     if (sp == std::string_view::npos || sp == 0 || line.front() == '@' || line.front() == '#') {
       continue;
     }
-    const auto sender = smtp::parse_address("<" + std::string(line.substr(0, sp)) + ">",
-                                            {.smtputf8 = true});
+    const auto sender =
+        smtp::parse_address("<" + std::string(line.substr(0, sp)) + ">", {.smtputf8 = true});
     if (!sender) continue;
     const auto* owners = map->owners(*sender);
     require(owners != nullptr && !owners->empty());
@@ -118,19 +120,22 @@ void fuzz_sasl(std::string_view bytes, bool initial) {
     const std::string_view authzid = bytes.substr(0, a);
     const std::string_view authcid = bytes.substr(a + 1, b - a - 1);
     const std::string_view password = bytes.substr(b + 1);
-    const bool valid = !authcid.empty() && (authzid.empty() || authzid == authcid) &&
-                       (std::string(authzid) + std::string(authcid) + std::string(password))
-                               .find('\0') == std::string::npos;
+    const bool valid =
+        !authcid.empty() && (authzid.empty() || authzid == authcid) &&
+        (std::string(authzid) + std::string(authcid) + std::string(password)).find('\0') ==
+            std::string::npos;
     const auto round = decode_plain(encode_plain(authzid, authcid, password));
     require(round.has_value() == valid);
     if (round) {
-      require(round->authzid == authzid && round->authcid == authcid && round->password == password);
+      require(round->authzid == authzid && round->authcid == authcid &&
+              round->password == password);
     }
   }
   // LOGIN: the user as sent, the password as the rest.
   const std::size_t sep = bytes.find('\xff');
-  const auto login = finish_login(std::string(bytes.substr(0, sep)),
-                                  sep == std::string_view::npos ? "" : std::string(bytes.substr(sep + 1)));
+  const auto login =
+      finish_login(std::string(bytes.substr(0, sep)),
+                   sep == std::string_view::npos ? "" : std::string(bytes.substr(sep + 1)));
   if (login) require(!login->user.empty() && login->user.find('\0') == std::string::npos);
 }
 

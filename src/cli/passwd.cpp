@@ -110,7 +110,8 @@ bool fill_random(std::array<unsigned char, 16>& bytes) {
 
 int run_passwd(const std::string& user) {
   if (!user.empty() && !valid_user(user)) {
-    fmt::print(stderr, "mxguard passwd: user name must not hold ':', spaces or control characters\n");
+    fmt::print(stderr,
+               "mxguard passwd: user name must not hold ':', spaces or control characters\n");
     return exit_invalid;
   }
   wiped password;
@@ -150,7 +151,8 @@ int run_passwd(const std::string& user) {
     return exit_invalid;
   }
   if (password.s.find_first_of(std::string_view("\n\0", 2)) != std::string::npos) {
-    fmt::print(stderr, "mxguard passwd: the password holds a newline or NUL (one password, one line)\n");
+    fmt::print(stderr,
+               "mxguard passwd: the password holds a newline or NUL (one password, one line)\n");
     return exit_invalid;
   }
 

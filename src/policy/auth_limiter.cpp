@@ -88,7 +88,8 @@ std::chrono::milliseconds auth_limiter::delay_for(std::size_t failures) const {
 
 bool auth_limiter::blocked(const inet::ip_address& ip, time_point now) const {
   const std::lock_guard lock(mutex_);
-  return ips_.current(ip_key(ip), now, settings_.window) >= std::max<std::size_t>(settings_.max_failures, 1);
+  return ips_.current(ip_key(ip), now, settings_.window) >=
+         std::max<std::size_t>(settings_.max_failures, 1);
 }
 
 auth_failure_verdict auth_limiter::on_failure(const inet::ip_address& ip, std::string_view user,

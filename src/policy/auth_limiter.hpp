@@ -47,11 +47,11 @@
 namespace mx::policy {
 
 struct auth_limiter_settings {
-  std::size_t max_failures = 5;               // auth_max_failures: then 421 and close
-  std::chrono::seconds window{300};           // a count is forgotten this long after its last failure
+  std::size_t max_failures = 5;      // auth_max_failures: then 421 and close
+  std::chrono::seconds window{300};  // a count is forgotten this long after its last failure
   std::chrono::milliseconds first_delay{1000};  // the delay after the second failure
   std::chrono::milliseconds max_delay{8000};
-  std::size_t max_tracked = 16384;            // IPs, and separately users
+  std::size_t max_tracked = 16384;  // IPs, and separately users
 };
 
 struct auth_failure_verdict {

@@ -22,7 +22,9 @@ std::atomic<std::uint64_t> next_generation{1};
 
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
+           const auto lower = [](char c) {
+             return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c;
+           };
            return lower(x) == lower(y);
          });
 }
@@ -48,15 +50,15 @@ struct crypt_method {
   password_scheme scheme;       // the specific scheme; CRYPT accepts every row
 };
 constexpr crypt_method methods[] = {
-    {"y", 4, 43, 0, password_scheme::crypt},
-    {"gy", 4, 43, 0, password_scheme::crypt},
-    {"7", 3, 43, 0, password_scheme::crypt},
-    {"2b", 3, 0, 60, password_scheme::blf_crypt},
-    {"2a", 3, 0, 60, password_scheme::blf_crypt},
-    {"2y", 3, 0, 60, password_scheme::blf_crypt},
-    {"6", 3, 86, 0, password_scheme::sha512_crypt},
-    {"5", 3, 43, 0, password_scheme::sha256_crypt},
-    {"1", 3, 22, 0, password_scheme::md5_crypt},
+    {"y", 4, 43, 0, password_scheme::crypt},         // yescrypt
+    {"gy", 4, 43, 0, password_scheme::crypt},        // gost-yescrypt
+    {"7", 3, 43, 0, password_scheme::crypt},         // scrypt
+    {"2b", 3, 0, 60, password_scheme::blf_crypt},    // bcrypt
+    {"2a", 3, 0, 60, password_scheme::blf_crypt},    // bcrypt, older variant
+    {"2y", 3, 0, 60, password_scheme::blf_crypt},    // bcrypt, PHP's name for 2b
+    {"6", 3, 86, 0, password_scheme::sha512_crypt},  // SHA-512 crypt
+    {"5", 3, 43, 0, password_scheme::sha256_crypt},  // SHA-256 crypt
+    {"1", 3, 22, 0, password_scheme::md5_crypt},     // MD5 crypt (legacy, still read)
 };
 
 bool crypt_char(char c) {
@@ -68,10 +70,14 @@ bool crypt_char(char c) {
 std::optional<std::string> check_hash(password_scheme scheme, const std::string& hash) {
   const std::string_view want = scheme == password_scheme::crypt ? "a crypt(3) hash" : [&] {
     switch (scheme) {
-      case password_scheme::blf_crypt: return "a bcrypt hash ($2b$...)";
-      case password_scheme::sha512_crypt: return "a SHA-512 crypt hash ($6$...)";
-      case password_scheme::sha256_crypt: return "a SHA-256 crypt hash ($5$...)";
-      default: return "an MD5 crypt hash ($1$...)";
+      case password_scheme::blf_crypt:
+        return "a bcrypt hash ($2b$...)";
+      case password_scheme::sha512_crypt:
+        return "a SHA-512 crypt hash ($6$...)";
+      case password_scheme::sha256_crypt:
+        return "a SHA-256 crypt hash ($5$...)";
+      default:
+        return "an MD5 crypt hash ($1$...)";
     }
   }();
   if (hash.empty() || hash.front() != '$') {
@@ -103,9 +109,9 @@ std::optional<std::string> check_hash(password_scheme scheme, const std::string&
   }
   const auto dollars = static_cast<std::size_t>(std::count(hash.begin(), hash.end(), '$'));
   const std::size_t checksum = hash.size() - hash.rfind('$') - 1;
-  const bool complete = dollars >= m->min_dollars &&
-                        (m->total_length != 0 ? hash.size() == m->total_length
-                                              : checksum == m->checksum_length);
+  const bool complete =
+      dollars >= m->min_dollars &&
+      (m->total_length != 0 ? hash.size() == m->total_length : checksum == m->checksum_length);
   if (!complete) return fmt::format("incomplete ${}$ hash (truncated line?)", id);
   return std::nullopt;
 }
@@ -199,10 +205,12 @@ expected<credential_table, credentials_error> parse_passwd(std::string_view text
       const auto known = std::find_if(std::begin(scheme_names), std::end(scheme_names),
                                       [&](const scheme_name& n) { return iequals(n.name, name); });
       if (known == std::end(scheme_names)) {
-        const auto starts = [&](std::string_view p) { return iequals(name.substr(0, p.size()), p); };
+        const auto starts = [&](std::string_view p) {
+          return iequals(name.substr(0, p.size()), p);
+        };
         if (starts("PLAIN") || starts("CLEARTEXT")) {
-          return error(fmt::format("plaintext scheme {{{}}} refused: store a hash (mxguard passwd)",
-                                   name));
+          return error(
+              fmt::format("plaintext scheme {{{}}} refused: store a hash (mxguard passwd)", name));
         }
         return error(fmt::format(
             "unsupported password scheme {{{}}} (supported: CRYPT, BLF-CRYPT, SHA512-CRYPT, "

@@ -53,7 +53,13 @@
 
 namespace mx::policy {
 
-enum class password_scheme : std::uint8_t { crypt, blf_crypt, sha512_crypt, sha256_crypt, md5_crypt };
+enum class password_scheme : std::uint8_t {
+  crypt,
+  blf_crypt,
+  sha512_crypt,
+  sha256_crypt,
+  md5_crypt
+};
 std::string_view name_of(password_scheme s);  // "CRYPT", "BLF-CRYPT", ...
 
 struct credential {

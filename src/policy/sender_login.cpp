@@ -11,7 +11,9 @@ namespace mx::policy {
 
 namespace {
 
-bool blank(char c) { return c == ' ' || c == '\t'; }
+bool blank(char c) {
+  return c == ' ' || c == '\t';
+}
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && blank(s.front())) s.remove_prefix(1);
@@ -57,8 +59,8 @@ bool sender_login_map::allowed(const smtp::address& sender, std::string_view use
   return o != nullptr && std::find(o->begin(), o->end(), user) != o->end();
 }
 
-expected<sender_login_map, sender_login_error> parse_sender_login_map(std::string_view text,
-                                                                      std::string_view source_name) {
+expected<sender_login_map, sender_login_error> parse_sender_login_map(
+    std::string_view text, std::string_view source_name) {
   sender_login_map map;
   int line_no = 0;
   const auto error = [&](std::string message) {
@@ -91,8 +93,8 @@ expected<sender_login_map, sender_login_error> parse_sender_login_map(std::strin
       const auto parsed = smtp::parse_address("<" + std::string(key_text) + ">",
                                               smtp::parse_options{.smtputf8 = true});
       if (!parsed) {
-        return error(fmt::format("\"{}\" is not an address: {}", key_text,
-                                 smtp::describe(parsed.error())));
+        return error(
+            fmt::format("\"{}\" is not an address: {}", key_text, smtp::describe(parsed.error())));
       }
       if (parsed->is_routed()) {
         return error(fmt::format("\"{}\" is not a plain user@domain address", key_text));
@@ -110,10 +112,12 @@ expected<sender_login_map, sender_login_error> parse_sender_login_map(std::strin
       if (!std::all_of(owner.begin(), owner.end(), owner_char)) {
         return error(fmt::format("owner \"{}\" holds a control character", owner));
       }
-      if (std::find(owners.begin(), owners.end(), owner) == owners.end()) owners.emplace_back(owner);
+      if (std::find(owners.begin(), owners.end(), owner) == owners.end())
+        owners.emplace_back(owner);
       rest.remove_prefix(end);
     }
-    if (owners.empty()) return error(fmt::format("\"{}\" has no owner (address user[, user...])", key_text));
+    if (owners.empty())
+      return error(fmt::format("\"{}\" has no owner (address user[, user...])", key_text));
     if (const auto it = map.keys_.find(key); it != map.keys_.end()) {
       return error(fmt::format("{} listed twice (first on line {})", key, it->second.line));
     }

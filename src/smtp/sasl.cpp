@@ -8,7 +8,9 @@ namespace mx::smtp::sasl {
 
 namespace {
 
-reply cannot_decode() { return reply::make(501, "5.5.2", "Cannot decode response"); }
+reply cannot_decode() {
+  return reply::make(501, "5.5.2", "Cannot decode response");
+}
 
 }  // namespace
 
@@ -23,7 +25,9 @@ expected<std::string, reply> decode_response(std::string_view line, response_kin
 }
 
 expected<plain_credentials, reply> parse_plain(std::string_view message) {
-  const auto invalid = [] { return unexpected(reply::make(501, "5.5.2", "Invalid PLAIN response")); };
+  const auto invalid = [] {
+    return unexpected(reply::make(501, "5.5.2", "Invalid PLAIN response"));
+  };
   const std::size_t a = message.find('\0');
   const std::size_t b = a == std::string_view::npos ? a : message.find('\0', a + 1);
   if (b == std::string_view::npos || message.find('\0', b + 1) != std::string_view::npos) {
@@ -49,9 +53,15 @@ expected<login_credentials, reply> finish_login(std::string user, std::string pa
   return login_credentials{std::move(user), std::move(password)};
 }
 
-reply login_user_challenge() { return reply{334, "", {base64::encode("Username:")}}; }
-reply login_password_challenge() { return reply{334, "", {base64::encode("Password:")}}; }
-reply plain_challenge() { return reply{334, "", {""}}; }
+reply login_user_challenge() {
+  return reply{334, "", {base64::encode("Username:")}};
+}
+reply login_password_challenge() {
+  return reply{334, "", {base64::encode("Password:")}};
+}
+reply plain_challenge() {
+  return reply{334, "", {""}};
+}
 
 std::string encode_plain(std::string_view authzid, std::string_view authcid,
                          std::string_view password) {

@@ -10,8 +10,8 @@
 //  - Base64 is strict (core/base64): one credential has exactly one encoding, so no filter or log
 //    can be dodged with padding tricks or whitespace. "=" is an empty response only as an initial
 //    response (RFC 4954 4); "*" cancels only a continuation line (RFC 4954 4: 501).
-//  - PLAIN must hold exactly two NULs; acting for another identity (an authzid that is neither empty
-//    nor the authcid itself) is refused, as mxguard offers no proxy authorization.
+//  - PLAIN must hold exactly two NULs; acting for another identity (an authzid that is neither
+//    empty nor the authcid itself) is refused, as mxguard offers no proxy authorization.
 //  - A LOGIN user name that is empty or holds a NUL is refused: a NUL would let one credential
 //    mean two users to C code further down.
 //  - Errors are replies, never exceptions: every input is a value of decode_*.

@@ -30,7 +30,8 @@ struct event {
   bool want_blocked = false;
 };
 
-void run(const char* name, const auth_limiter_settings& settings, const std::vector<event>& events) {
+void run(const char* name, const auth_limiter_settings& settings,
+         const std::vector<event>& events) {
   auth_limiter limiter(settings);
   for (std::size_t i = 0; i < events.size(); ++i) {
     const event& e = events[i];
@@ -116,7 +117,8 @@ TEST(auth_limiter, window_after_the_last_failure) {
       });
   auth_limiter limiter(s);
   for (int i = 0; i < 3; ++i) limiter.on_failure(ip("192.0.2.1"), "a", t0);
-  const std::pair<std::chrono::seconds, bool> cases[] = {{0s, true}, {59s, true}, {60s, false}, {600s, false}};
+  const std::pair<std::chrono::seconds, bool> cases[] = {
+      {0s, true}, {59s, true}, {60s, false}, {600s, false}};
   for (const auto& [at, want] : cases) {
     EXPECT_EQ(limiter.blocked(ip("192.0.2.1"), t0 + at), want) << "at +" << at.count() << " s";
   }
@@ -126,10 +128,10 @@ TEST(auth_limiter, ipv6_counts_per_64_and_mapped_as_ipv4) {
   run("v6", {},
       {
           {0ms, "2001:db8:1:2::1", "a", false, 0ms, false, false},
-          {1ms, "2001:db8:1:2:ffff::9", "b", false, 1s, false, false},      // same /64
-          {2ms, "2001:db8:1:3::1", "c", false, 0ms, false, false},          // another /64
+          {1ms, "2001:db8:1:2:ffff::9", "b", false, 1s, false, false},  // same /64
+          {2ms, "2001:db8:1:3::1", "c", false, 0ms, false, false},      // another /64
           {3ms, "::ffff:192.0.2.1", "d", false, 0ms, false, false},
-          {4ms, "192.0.2.1", "e", false, 1s, false, false},                 // same client as above
+          {4ms, "192.0.2.1", "e", false, 1s, false, false},  // same client as above
       });
 }
 

@@ -77,7 +77,8 @@ TEST(credentials, verify_every_scheme) {
 
 TEST(credentials, yescrypt_setting_round_trips) {
   std::array<unsigned char, 16> random{};
-  for (std::size_t i = 0; i < random.size(); ++i) random[i] = static_cast<unsigned char>(i * 37 + 1);
+  for (std::size_t i = 0; i < random.size(); ++i)
+    random[i] = static_cast<unsigned char>(i * 37 + 1);
   const auto setting = yescrypt_setting(random);
   ASSERT_TRUE(setting);
   EXPECT_EQ(setting->substr(0, 7), "$y$j9T$") << "got: " << *setting;
@@ -138,8 +139,8 @@ TEST(credentials, errors_name_the_line) {
     EXPECT_NE(got.error().message.find(c.want_fragment), std::string::npos)
         << "text: " << c.text << "\ngot: " << got.error().message
         << "\nwant fragment: " << c.want_fragment;
-    EXPECT_EQ(got.error().to_string().rfind("users.passwd:" + std::to_string(c.want_line) + ": ", 0),
-              0u)
+    EXPECT_EQ(
+        got.error().to_string().rfind("users.passwd:" + std::to_string(c.want_line) + ": ", 0), 0u)
         << "got: " << got.error().to_string();
   }
 }
@@ -180,8 +181,8 @@ std::array<unsigned char, verify_cache::key_size> test_key() {
 }
 
 TEST(verify_cache, hits_only_after_a_success) {
-  const std::string text = "alice:" + make_hash("$y$", 1, "pw-a") + "\nbob:" +
-                           make_hash("$y$", 1, "pw-b") + "\n";
+  const std::string text =
+      "alice:" + make_hash("$y$", 1, "pw-a") + "\nbob:" + make_hash("$y$", 1, "pw-b") + "\n";
   const auto table = parse_passwd(text, "p");
   ASSERT_TRUE(table) << table.error().to_string();
   verify_cache cache(16, test_key());
@@ -194,11 +195,11 @@ TEST(verify_cache, hits_only_after_a_success) {
   const step steps[] = {
       {"alice", "wrong", false, 0, 1, 0},  // failures are not cached
       {"alice", "wrong", false, 0, 2, 0},
-      {"alice", "pw-a", true, 0, 3, 1},    // slow path, remembered
-      {"alice", "pw-a", true, 1, 3, 1},    // hit
-      {"alice", "pw-b", false, 1, 4, 1},   // a wrong password misses and fails
+      {"alice", "pw-a", true, 0, 3, 1},   // slow path, remembered
+      {"alice", "pw-a", true, 1, 3, 1},   // hit
+      {"alice", "pw-b", false, 1, 4, 1},  // a wrong password misses and fails
       {"alice", "pw-a", true, 2, 4, 1},
-      {"bob", "pw-a", false, 2, 5, 1},     // alice's password is not bob's
+      {"bob", "pw-a", false, 2, 5, 1},  // alice's password is not bob's
       {"bob", "pw-b", true, 2, 6, 2},
       {"carol", "pw-a", false, 2, 7, 2},
       {"Alice", "pw-a", false, 2, 8, 2},
@@ -227,8 +228,10 @@ TEST(verify_cache, invalidated_when_the_table_changes) {
     std::string user, password;
     bool want;
   };
-  const test_case cases[] = {
-      {"alice", "old", false}, {"bob", "old", false}, {"alice", "new", true}, {"alice", "new", true}};
+  const test_case cases[] = {{"alice", "old", false},
+                             {"bob", "old", false},
+                             {"alice", "new", true},
+                             {"alice", "new", true}};
   for (const auto& c : cases) {
     EXPECT_EQ(cache.verify(*after, c.user, c.password), c.want) << c.user << " / " << c.password;
   }

@@ -8,7 +8,8 @@ namespace mx::policy {
 namespace {
 
 smtp::address sender(std::string_view path) {
-  const auto a = smtp::parse_address(path, smtp::parse_options{.smtputf8 = true, .allow_null = true});
+  const auto a =
+      smtp::parse_address(path, smtp::parse_options{.smtputf8 = true, .allow_null = true});
   EXPECT_TRUE(a) << "bad test path " << path;
   return a ? *a : smtp::address{};
 }
@@ -41,24 +42,25 @@ TEST(sender_login, allowed) {
       {"<info@example.test>", "alice", true},
       {"<info@example.test>", "bob", true},
       {"<info@example.test>", "carol", false},
-      {"<anyone@example.org>", "carol", true},   // @domain
+      {"<anyone@example.org>", "carol", true},  // @domain
       {"<anyone@example.org>", "dave", true},
       {"<anyone@example.org>", "eve", true},
       {"<anyone@example.org>", "frank", false},
       {"<special@example.org>", "frank", true},
-      {"<special@example.org>", "carol", false},  // the full address decides, not @domain
+      {"<special@example.org>", "carol", false},     // the full address decides, not @domain
       {"<first.last@example.test>", "grace", true},  // "first.last" quoted in the map
       {"<team@example.test>", "x#1", true},
       {"<x@example.net>", "Alice", true},
       {"<x@example.net>", "alice", false},
-      {"<bob@example.test>", "bob", false},      // unmapped: owned by nobody
+      {"<bob@example.test>", "bob", false},  // unmapped: owned by nobody
       {"<alice@sub.example.test>", "alice", false},
       {"<alice@elsewhere.example>", "alice", false},
-      {"<>", "alice", true},                     // the null sender has no owner
+      {"<>", "alice", true},  // the null sender has no owner
       {"<>", "nobody", true},
   };
   for (const auto& c : cases) {
-    EXPECT_EQ(map->allowed(sender(c.path), c.user), c.want) << "sender " << c.path << " user " << c.user;
+    EXPECT_EQ(map->allowed(sender(c.path), c.user), c.want)
+        << "sender " << c.path << " user " << c.user;
   }
 }
 
@@ -98,7 +100,8 @@ TEST(sender_login, errors_name_the_line) {
       {"a%b@example.test x\n", 1, "not a plain"},
       {"a!b@example.test x\n", 1, "not a plain"},
       {"@a,@b:c@example.test x\n", 1, "not a plain"},  // a source route
-      {"a@example.test x\n\n# c\nA@EXAMPLE.TEST y\n", 4, "a@example.test listed twice (first on line 1)"},
+      {"a@example.test x\n\n# c\nA@EXAMPLE.TEST y\n", 4,
+       "a@example.test listed twice (first on line 1)"},
       {"@example.org x\n@Example.Org. y\n", 2, "@example.org listed twice"},
       {"a@example.test x\x01y\n", 1, "control character"},
       {std::string("a@example.test x\0y\n", 19), 1, "NUL"},
@@ -106,9 +109,11 @@ TEST(sender_login, errors_name_the_line) {
   for (const auto& c : cases) {
     const auto got = parse_sender_login_map(c.text, "senders");
     ASSERT_FALSE(got) << "text: " << c.text;
-    EXPECT_EQ(got.error().line, c.want_line) << "text: " << c.text << " got: " << got.error().to_string();
+    EXPECT_EQ(got.error().line, c.want_line)
+        << "text: " << c.text << " got: " << got.error().to_string();
     EXPECT_NE(got.error().message.find(c.want_fragment), std::string::npos)
-        << "text: " << c.text << "\ngot: " << got.error().message << "\nwant fragment: " << c.want_fragment;
+        << "text: " << c.text << "\ngot: " << got.error().message
+        << "\nwant fragment: " << c.want_fragment;
     EXPECT_EQ(got.error().to_string().rfind("senders:" + std::to_string(c.want_line) + ": ", 0), 0u)
         << "got: " << got.error().to_string();
   }
@@ -125,8 +130,10 @@ TEST(sender_login, empty_map_allows_only_the_null_sender) {
 
 TEST(sender_login, reply) {
   const std::pair<std::string, std::string> cases[] = {
-      {"<Bob@Example.Test>", "553 5.7.1 <Bob@Example.Test>: Sender address rejected: not owned by user alice\r\n"},
-      {"<\"a b\"@example.test>", "553 5.7.1 <\"a b\"@example.test>: Sender address rejected: not owned by user alice\r\n"},
+      {"<Bob@Example.Test>",
+       "553 5.7.1 <Bob@Example.Test>: Sender address rejected: not owned by user alice\r\n"},
+      {"<\"a b\"@example.test>",
+       "553 5.7.1 <\"a b\"@example.test>: Sender address rejected: not owned by user alice\r\n"},
   };
   for (const auto& [path, want] : cases) {
     EXPECT_EQ(sender_not_owned(sender(path), "alice").wire(), want) << "sender " << path;

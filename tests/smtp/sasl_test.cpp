@@ -15,7 +15,8 @@ using namespace std::string_literals;
 // "ok:<octets>" or "<code> <enhanced> <text>": one string per outcome, so a table can hold both.
 template <class T, class F>
 std::string outcome(const expected<T, reply>& got, F show) {
-  if (!got) return fmt::format("{} {} {}", got.error().code, got.error().enhanced, got.error().text());
+  if (!got)
+    return fmt::format("{} {} {}", got.error().code, got.error().enhanced, got.error().text());
   return "ok:" + show(*got);
 }
 
@@ -37,13 +38,14 @@ TEST(sasl, decode_response) {
       {"=", response_kind::continuation, "501 5.5.2 Cannot decode response"},
       {"*", response_kind::continuation, "501 5.7.0 Authentication aborted"},
       {"*", response_kind::initial, "501 5.5.2 Cannot decode response"},
-      {"YWxpY2U", response_kind::continuation, "501 5.5.2 Cannot decode response"},   // no padding
-      {"YWxp Y2U=", response_kind::continuation, "501 5.5.2 Cannot decode response"}, // space
+      {"YWxpY2U", response_kind::continuation, "501 5.5.2 Cannot decode response"},    // no padding
+      {"YWxp Y2U=", response_kind::continuation, "501 5.5.2 Cannot decode response"},  // space
       {"YWxpY2V=", response_kind::continuation, "501 5.5.2 Cannot decode response"},  // unused bits
       {"not base64!", response_kind::initial, "501 5.5.2 Cannot decode response"},
   };
   for (const auto& c : cases) {
-    const auto got = outcome(decode_response(c.line, c.kind), [](const std::string& s) { return s; });
+    const auto got =
+        outcome(decode_response(c.line, c.kind), [](const std::string& s) { return s; });
     EXPECT_EQ(got, c.want) << "line: " << c.line << " kind: " << static_cast<int>(c.kind);
   }
 }
@@ -63,7 +65,8 @@ TEST(sasl, parse_plain) {
       {""s, invalid},
   };
   for (const auto& [message, want] : cases) {
-    EXPECT_EQ(outcome(parse_plain(message), show_plain), want) << "message: " << base64::encode(message);
+    EXPECT_EQ(outcome(parse_plain(message), show_plain), want)
+        << "message: " << base64::encode(message);
   }
 }
 
