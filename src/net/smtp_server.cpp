@@ -114,23 +114,42 @@ bool same_resolver(const resolver_settings& a, const resolver_settings& b) {
 
 namespace dnsbl = policy::dnsbl;
 
-// Log lines about broken or silent lists: at most one per list and problem per minute, shared by
-// every session.
-struct dnsbl_logger {
-  std::mutex mu;
+// Server-wide DNS list state shared by every session: the log limiter (lines about broken or
+// silent lists: at most one per list and problem per minute) and the answer memo (a session whose
+// answers are all known needs no coroutine and no hop to the resolver's strand; the resolver's
+// own cache still serves the rest).
+struct dnsbl_shared {
+  std::mutex log_mu;
   dnsbl::log_limiter limiter{std::chrono::seconds(60)};
+  mutable std::mutex memo_mu;
+  dnsbl::answer_memo memo;
 
   template <class... Args>
   void warn(std::string_view key, fmt::format_string<Args...> f, Args&&... args) {
     std::optional<std::uint64_t> held;
     {
-      std::lock_guard lock(mu);
+      std::lock_guard lock(log_mu);
       held = limiter.allow(key, clock_type::now());
     }
     if (!held) return;
     std::string text = fmt::format(f, std::forward<Args>(args)...);
     if (*held > 0) text += fmt::format(" ({} more since the last such line)", *held);
     log::warn("{}", text);
+  }
+  std::optional<std::vector<dnsbl::a_record>> find(const std::string& name) const {
+    std::lock_guard lock(memo_mu);
+    return memo.find(name, clock_type::now());
+  }
+  void store(const std::string& name, const std::vector<dnsbl::a_record>& records,
+             std::uint32_t ttl) {
+    if (ttl == 0) return;  // max_ttl = 0: nothing is cached, here either
+    const auto now = clock_type::now();
+    std::lock_guard lock(memo_mu);
+    memo.store(name, records, now + std::chrono::seconds(ttl), now);
+  }
+  void clear_memo() {
+    std::lock_guard lock(memo_mu);
+    memo.clear();
   }
 };
 
@@ -155,32 +174,42 @@ std::string join_codes(const std::vector<std::array<std::uint8_t, 4>>& codes) {
   return out;
 }
 
+// A list's answer, classified; a list error is logged (rate-limited).
+dnsbl::list_result classify_logged(dnsbl_shared& shared, const dnsbl::site& site,
+                                   const dnsbl::query& q,
+                                   const std::vector<dnsbl::a_record>& records) {
+  dnsbl::list_result r = dnsbl::classify_answer(site, records);
+  if (r.status == dnsbl::list_status::list_error) {
+    shared.warn(site.domain + "/error",
+                "dnsbl: warning: {}: list error: {} answered {} (not a listing: outside "
+                "127.0.0.0/8, 127.0.0.1 or 127.255.255.0/24); not counted",
+                site.domain, q.name, join_codes(r.codes));
+  }
+  return r;
+}
+
 // One A query of a list. Parameters by value: the coroutine frame owns them.
 awaitable<void> dnsbl_query(std::shared_ptr<dnsbl_ctx> ctx, resolver* res,
-                            std::shared_ptr<dnsbl_logger> logger, dnsbl::query q,
+                            std::shared_ptr<dnsbl_shared> shared, dnsbl::query q,
                             dnsbl::site site) {
   const dns_answer a = co_await res->query_a(q.name);
   dnsbl::list_result r;
   switch (a.status) {
     case dns_status::ok:
-      r = dnsbl::classify_answer(site, a.a);
-      break;
     case dns_status::nxdomain:
-    case dns_status::nodata:
-      r = dnsbl::classify_answer(site, {});
+    case dns_status::nodata: {
+      static const std::vector<dnsbl::a_record> none;
+      const auto& records = a.status == dns_status::ok ? a.a : none;
+      shared->store(q.name, records, a.ttl);
+      r = classify_logged(*shared, site, q, records);
       break;
+    }
     default:
       r = dnsbl::failed_lookup(site);
-      logger->warn(site.domain + "/failed",
+      shared->warn(site.domain + "/failed",
                    "dnsbl: warning: {}: lookup of {} failed ({}{}{}): not counted (fail open)",
                    site.domain, q.name, name_of(a.status), a.error.empty() ? "" : ": ", a.error);
       break;
-  }
-  if (r.status == dnsbl::list_status::list_error) {
-    logger->warn(site.domain + "/error",
-                 "dnsbl: warning: {}: list error: {} answered {} (not a listing: outside "
-                 "127.0.0.0/8, 127.0.0.1 or 127.255.255.0/24); not counted",
-                 site.domain, q.name, join_codes(r.codes));
   }
   if (ctx->state.answer(q, std::move(r))) ctx->wake.cancel();
 }
@@ -257,7 +286,7 @@ struct smtp_server::impl : std::enable_shared_from_this<impl> {
   resolver* resolver_ = nullptr;
   resolver_settings resolver_settings_;
   std::vector<std::unique_ptr<resolver>> resolvers;
-  std::shared_ptr<dnsbl_logger> dnsbl_log = std::make_shared<dnsbl_logger>();
+  std::shared_ptr<dnsbl_shared> dnsbl_shared_ = std::make_shared<dnsbl_shared>();
 
   explicit impl(asio::io_context& io) : ioc(io) {}
 
@@ -282,6 +311,7 @@ struct smtp_server::impl : std::enable_shared_from_this<impl> {
     auto made = resolver::create(ioc.get_executor(), s.dnsbl.resolver);
     if (!made) return {nullptr, made.error()};
     resolver* r = made->get();
+    dnsbl_shared_->clear_memo();  // other servers may answer otherwise
     std::lock_guard lock(settings_mu);
     resolvers.push_back(std::move(*made));
     return {r, {}};
@@ -696,9 +726,14 @@ void connection::dnsbl_launch(std::vector<dnsbl::query> queries) {
     const auto& sites = q.kind == dnsbl::subject_kind::client ? cfg.client
                         : q.kind == dnsbl::subject_kind::helo ? cfg.helo
                                                               : cfg.sender;
-    dnsbl::site site = sites.at(q.index);
+    const dnsbl::site& site = sites.at(q.index);
+    auto& shared = *server_->dnsbl_shared_;
+    if (auto records = shared.find(q.name)) {
+      dnsbl_->state.answer(q, classify_logged(shared, site, q, *records));
+      continue;
+    }
     asio::co_spawn(socket_.get_executor(),
-                   dnsbl_query(dnsbl_, resolver_, server_->dnsbl_log, std::move(q), std::move(site)),
+                   dnsbl_query(dnsbl_, resolver_, server_->dnsbl_shared_, std::move(q), site),
                    [](std::exception_ptr e) { log_exception("dnsbl query", e); });
   }
 }
@@ -730,7 +765,7 @@ awaitable<void> connection::dnsbl_wait() {
     const auto deadline = *ctx.state.next_deadline();
     if (clock_type::now() >= deadline) {
       for (const auto& r : ctx.state.expire(clock_type::now())) {
-        server_->dnsbl_log->warn(r.list + "/timeout",
+        server_->dnsbl_shared_->warn(r.list + "/timeout",
                                  "dnsbl: warning: {}: no answer within {} ms for {}: not counted "
                                  "(fail open)",
                                  r.list, settings_->dnsbl.resolver.timeout.count(), peer_text_);

@@ -202,6 +202,23 @@ std::string describe(const check_state& state, const outcome& o) {
   return out;
 }
 
+std::optional<std::vector<a_record>> answer_memo::find(const std::string& name,
+                                                      time_point now) const {
+  auto it = entries_.find(name);
+  if (it == entries_.end() || it->second.expires <= now) return std::nullopt;
+  return it->second.records;
+}
+
+void answer_memo::store(const std::string& name, std::vector<a_record> records,
+                        time_point expires, time_point now) {
+  if (max_entries_ == 0 || expires <= now) return;
+  if (entries_.size() >= max_entries_ && entries_.find(name) == entries_.end()) {
+    std::erase_if(entries_, [&](const auto& kv) { return kv.second.expires <= now; });
+    if (entries_.size() >= max_entries_) entries_.clear();
+  }
+  entries_[name] = entry{std::move(records), expires};
+}
+
 std::optional<std::uint64_t> log_limiter::allow(std::string_view key, time_point now) {
   auto it = entries_.find(std::string(key));
   if (it == entries_.end()) {

@@ -143,6 +143,30 @@ smtp::reply refusal(const check_state& state, const blame& b, std::string_view t
 // refuse.example.test list error 127.255.255.254 (client 192.0.2.1)".
 std::string describe(const check_state& state, const outcome& o);
 
+// Answers by query name, for the shell to look at before it asks the resolver: a session whose
+// answers are all here needs no DNS round trip and no hop to the resolver's thread. Entries live
+// until the expiry the shell gives (the answer's TTL, as capped by the resolver); at most
+// max_entries (expired ones go first, then all). Only answers are kept (A records, or none for
+// NXDOMAIN/NODATA), never failures.
+class answer_memo {
+ public:
+  explicit answer_memo(std::size_t max_entries = 100000) : max_entries_(max_entries) {}
+  // The records of a live entry (empty: not listed); nullopt when absent or expired.
+  std::optional<std::vector<a_record>> find(const std::string& name, time_point now) const;
+  void store(const std::string& name, std::vector<a_record> records, time_point expires,
+             time_point now);
+  void clear() { entries_.clear(); }
+  std::size_t size() const { return entries_.size(); }
+
+ private:
+  struct entry {
+    std::vector<a_record> records;
+    time_point expires{};
+  };
+  std::size_t max_entries_;
+  std::unordered_map<std::string, entry> entries_;
+};
+
 // Which of the log lines about a broken list to write: the first for a key, then at most one per
 // interval, telling how many were held back in between.
 class log_limiter {

@@ -319,3 +319,42 @@ TEST(DnsblCheck, LogLimiterOncePerInterval) {
 
 }  // namespace
 }  // namespace mx::policy::dnsbl
+
+namespace mx::policy::dnsbl {
+namespace {
+
+TEST(DnsblCheck, AnswerMemoExpiresAndStaysBounded) {
+  answer_memo memo(2);
+  const std::vector<a_record> listed{rec("127.0.0.2")};
+  memo.store("a", listed, t0 + 10s, t0);
+  memo.store("b", {}, t0 + 5s, t0);
+  memo.store("gone", listed, t0, t0);  // already expired: not kept (and nothing evicted)
+  struct probe {
+    std::string name;
+    time_point now;
+    std::optional<std::vector<a_record>> want;
+  };
+  const std::vector<probe> probes = {
+      {"a", t0 + 9s, listed},
+      {"b", t0 + 4s, std::vector<a_record>{}},  // NXDOMAIN is an answer too
+      {"b", t0 + 5s, std::nullopt},             // expired
+      {"gone", t0, std::nullopt},
+      {"c", t0, std::nullopt},
+  };
+  for (const auto& p : probes) {
+    EXPECT_EQ(memo.find(p.name, p.now), p.want) << p.name << " at +" << (p.now - t0).count();
+  }
+  EXPECT_EQ(memo.size(), 2u);
+  // Full: a new name first drops the expired entries ("b" at +6s), keeping live ones.
+  memo.store("c", listed, t0 + 20s, t0 + 6s);
+  EXPECT_EQ(memo.size(), 2u);
+  EXPECT_EQ(memo.find("a", t0 + 6s), listed);
+  EXPECT_EQ(memo.find("c", t0 + 6s), listed);
+  // Full of live entries: it starts over rather than grow.
+  memo.store("d", listed, t0 + 20s, t0 + 7s);
+  EXPECT_EQ(memo.size(), 1u);
+  EXPECT_EQ(memo.find("d", t0 + 7s), listed);
+}
+
+}  // namespace
+}  // namespace mx::policy::dnsbl
