@@ -361,3 +361,55 @@ def test_rbldnsd_as_the_list(tmp_path, rbldnsd):
         assert got[0][0] == 250 and data == 250, got
     finally:
         s.stop()
+
+
+def test_authenticated_clients_are_never_refused(tmp_path, dnsbld):
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    line = subprocess.run([BIN, "passwd", "carol"], input="s3cret-pass\n", capture_output=True,
+                          text=True, timeout=30, check=True).stdout.strip()
+    (tmp_path / "passwd").write_text(line + "\n")
+    sections = (f'\n[auth]\npasswd_file = "{tmp_path / "passwd"}"\n'
+                '[[smtpd.listener]]\nlisten = ["127.0.0.1:0"]\nrole = "mx"\ntls = "none"\n'
+                'auth_without_tls = true\n')
+    s = smtpd(tmp_path, dnsbld, 'dnsbl = ["bl.example.test"]\n', extra_sections=sections)
+    try:
+        line = s.wait_log(r"smtpd: listening on 127\.0\.0\.1:\d+ \(mx, AUTH\)")
+        port = int(re.search(r"127\.0\.0\.1:(\d+)", line).group(1))
+        with smtplib.SMTP("127.0.0.1", port, local_hostname="client.example.net", timeout=20,
+                          source_address=("127.0.2.1", 0)) as c:
+            c.login("carol", "s3cret-pass")
+            assert c.mail("carol@example.test")[0] == 250
+            code, text = c.rcpt("alice@example.test")
+            assert code == 250, text
+            assert c.data(b"Subject: t\r\n\r\nhello\r\n")[0] == 250
+        # The same listed client without AUTH is refused.
+        got, _ = rcpt(s, "127.0.2.1", port=port)
+        assert got[0][0] == 554, got
+    finally:
+        s.stop()
+
+
+def test_sighup_adds_lists_and_swaps_the_resolver(tmp_path, dnsbld, silent_dns):
+    silent_port, _ = silent_dns
+    s = smtpd(tmp_path, dnsbld, "")  # no lists yet: no resolver either
+    try:
+        got, data = rcpt(s, "127.0.2.1")
+        assert got[0][0] == 250 and data == 250, got
+        text = s.config.read_text()
+        s.config.write_text(text.replace("[smtpd]\n", '[smtpd]\ndnsbl = ["bl.example.test"]\n', 1))
+        s.proc.send_signal(signal.SIGHUP)
+        s.wait_log(r"reloaded ")
+        got, _ = rcpt(s, "127.0.2.1")
+        assert got[0][0] == 554, got
+        # Another resolver (one that never answers): new sessions use it, and what the previous
+        # one answered is not remembered.
+        text = s.config.read_text()
+        s.config.write_text(text.replace(f"127.0.0.1:{dnsbld}", f"127.0.0.1:{silent_port}"))
+        with s._lock:
+            s.lines.clear()
+        s.proc.send_signal(signal.SIGHUP)
+        s.wait_log(r"reloaded ")
+        got, data = rcpt(s, "127.0.2.1")
+        assert got[0][0] == 250 and data == 250, got
+    finally:
+        s.stop()
