@@ -69,7 +69,8 @@ std::vector<query> check_state::begin_domain(subject_kind kind, std::string_view
   }
   if (group_of(kind).subject == *canonical) return {};
   std::vector<std::string> names;
-  for (const site& s : sites(kind)) names.push_back(domain_query_name(*canonical, s.domain).value_or(""));
+  for (const site& s : sites(kind))
+    names.push_back(domain_query_name(*canonical, s.domain).value_or(""));
   return start(kind, *canonical, std::move(names), deadline);
 }
 
@@ -203,14 +204,14 @@ std::string describe(const check_state& state, const outcome& o) {
 }
 
 std::optional<std::vector<a_record>> answer_memo::find(const std::string& name,
-                                                      time_point now) const {
+                                                       time_point now) const {
   auto it = entries_.find(name);
   if (it == entries_.end() || it->second.expires <= now) return std::nullopt;
   return it->second.records;
 }
 
-void answer_memo::store(const std::string& name, std::vector<a_record> records,
-                        time_point expires, time_point now) {
+void answer_memo::store(const std::string& name, std::vector<a_record> records, time_point expires,
+                        time_point now) {
   if (max_entries_ == 0 || expires <= now) return;
   if (entries_.size() >= max_entries_ && entries_.find(name) == entries_.end()) {
     std::erase_if(entries_, [&](const auto& kv) { return kv.second.expires <= now; });

@@ -73,9 +73,9 @@ struct blame {
 };
 
 struct outcome {
-  verdict v;                   // over every answered query of the current subjects
-  std::optional<blame> blamed;  // set when v.blame is
-  bool blocked = false;                  // v.reached(threshold)
+  verdict v;                              // over every answered query of the current subjects
+  std::optional<blame> blamed;            // set when v.blame is
+  bool blocked = false;                   // v.reached(threshold)
   std::vector<subject_kind> listed_kind;  // parallel to v.listed
   std::vector<subject_kind> error_kind;   // parallel to v.errors
 };
