@@ -792,7 +792,9 @@ awaitable<std::string> connection::dnsbl_txt(const dnsbl::blame& b) {
     ctx.wake.expires_at(deadline);
     co_await ctx.wake.async_wait(as_tuple);
   }
-  co_return ctx.txt_done ? ctx.txt : std::string();
+  // Not in time: this session refuses without it from now on, rather than wait at every RCPT.
+  ctx.txt_done = true;
+  co_return ctx.txt;
 }
 
 // Scores what has answered; logs a new verdict; the refusal when the client is blocked and the
