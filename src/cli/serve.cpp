@@ -8,8 +8,11 @@
 //   data file change (dnsbld.check_interval) reload the DNSBL data, as SIGHUP does;
 //   SIGTERM/SIGINT  stop accepting, close idle sessions with 421, let sessions inside DATA finish
 //                   for up to shutdown_grace seconds, then exit 0.
+// Started as root, serve binds and reads the TLS key, then runs as [service] user (cli/privileges);
+// a SIGHUP after that re-reads files as that user (the key must be readable by it to reload).
 #include <malloc.h>
 #include <pthread.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -27,6 +30,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.hpp"
+#include "cli/privileges.hpp"
 #include "cli/report.hpp"
 #include "cli/server_config.hpp"
 #include "core/log.hpp"
@@ -257,6 +261,24 @@ int run_serve(const serve_options& opts) {
       return exit_invalid;
     }
     grace = first->loaded.cfg.smtpd.shutdown_grace;
+  }
+
+  // Started as root: everything that needs root is done (listeners bound, key read); from here
+  // on the process is [service] user, before a single client is served.
+  if (::geteuid() == 0) {
+    const std::string user = cfg != nullptr ? cfg->service.user : std::string("mxguard");
+    auto who = find_service_user(user);
+    if (!who) {
+      log::error("{}", who.error());
+      return exit_invalid;
+    }
+    std::vector<std::string> dirs;
+    if (server) dirs = {settings->mail_dir, settings->queue_dir};
+    if (auto err = drop_privileges(*who, dirs)) {
+      log::error("cannot drop privileges to user {}: {}", who->name, *err);
+      return exit_invalid;
+    }
+    log::info("running as user {} (uid {}, gid {})", who->name, who->uid, who->gid);
   }
 
   if (dnsbl.server) {

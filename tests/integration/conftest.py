@@ -15,6 +15,20 @@ import pytest
 TIMEOUT = 30  # seconds for any one command; the proof takes well under a second
 
 
+@pytest.fixture(autouse=True)
+def _service_user_reaches_tmp_path(request):
+    """Run as root, `mxguard serve` drops to its service user ("mxguard"), which must reach the
+    test's files and spool as on a real host; pytest makes its temp dirs 0700, so open them to
+    traversal (o+rx) up to /tmp. Nothing changes for non-root runs."""
+    if os.geteuid() != 0 or "tmp_path" not in request.fixturenames:
+        return
+    path = request.getfixturevalue("tmp_path")
+    for d in [path, *path.parents]:
+        if d in (Path("/tmp"), Path("/")):
+            break
+        os.chmod(d, os.stat(d).st_mode | 0o055)
+
+
 @pytest.fixture(scope="session")
 def mxguard_bin():
     path = os.environ.get("MXGUARD_BIN")
