@@ -7,7 +7,7 @@ FUZZ_SECONDS ?= 60
 CONFIG     ?= config/mxguard.toml
 CMAKE_GEN  := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 
-.PHONY: all deps build test run release sanitize fuzz-build fuzz format tidy docs clean
+.PHONY: all deps build test run release sanitize fuzz-build fuzz format tidy docs clean tls-cert
 
 all: build
 
@@ -18,8 +18,23 @@ build: deps
 	cmake -S . -B $(BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DMXGUARD_WERROR=$(WERROR)
 	cmake --build $(BUILD) -j $(JOBS)
 
+# The bundled config's [tls] pair: a self-signed ECDSA P-256 certificate for the hostname, made
+# once if missing. Started as root, serve runs as the user mxguard: the key is group-readable by
+# it so that a SIGHUP can reload it.
+TLS_DIR := var/tls
+tls-cert: deps
+	@if [ ! -s $(TLS_DIR)/cert.pem ] || [ ! -s $(TLS_DIR)/key.pem ]; then \
+	  mkdir -p $(TLS_DIR) && \
+	  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 825 \
+	    -subj /CN=mx.example.test -addext subjectAltName=DNS:mx.example.test,DNS:localhost \
+	    -keyout $(TLS_DIR)/key.pem -out $(TLS_DIR)/cert.pem 2>/dev/null && \
+	  chmod 640 $(TLS_DIR)/key.pem && \
+	  if [ "$$(id -u)" -eq 0 ] && getent group mxguard >/dev/null; then chgrp mxguard $(TLS_DIR)/key.pem; fi && \
+	  echo "tls-cert: made a self-signed pair in $(TLS_DIR)/"; \
+	fi
+
 # Unit tests, fuzz-corpus replay and integration tests against the real binary.
-test: build
+test: build tls-cert
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
 
 release: deps
@@ -27,7 +42,7 @@ release: deps
 	cmake --build build-release -j $(JOBS) --target mxguard
 
 # Start the server with the bundled, relay-safe config, on loopback.
-run: release
+run: release tls-cert
 	build-release/mxguard serve --config $(CONFIG)
 
 # Unit tests and corpus replay under AddressSanitizer + UndefinedBehaviorSanitizer.

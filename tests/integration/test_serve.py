@@ -5,6 +5,7 @@ import re
 import shutil
 import signal
 import socket
+import subprocess
 
 from test_check_config import config
 
@@ -17,11 +18,23 @@ def test_bundled_config_starts_serves_and_stops_on_sigterm(serve, source_dir, tm
     shutil.copytree(source_dir / "config", tmp_path / "config")
     bundled = (tmp_path / "config" / "mxguard.toml").read_text()
     assert '"127.0.0.1:2525"' in bundled and '"[::1]:2525"' in bundled
-    (tmp_path / "config" / "mxguard.toml").write_text(bundled.replace(":2525", ":0"))
+    assert '"127.0.0.1:5870"' in bundled and 'role = "submission"' in bundled
+    (tmp_path / "config" / "mxguard.toml").write_text(
+        bundled.replace(":2525", ":0").replace(":5870", ":0"))
+    # The self-signed pair `make run` makes (Makefile: tls-cert).
+    (tmp_path / "var" / "tls").mkdir(parents=True)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj",
+                    "/CN=mx.example.test", "-keyout", str(tmp_path / "var/tls/key.pem"), "-out",
+                    str(tmp_path / "var/tls/cert.pem")], check=True, capture_output=True,
+                   timeout=30)
     server = serve(tmp_path / "config" / "mxguard.toml")
-    err = server.read_until(READY, count=2)
+    err = server.read_until(READY, count=3)
     assert "relay-safe:" in err
     assert WARNING not in err
+    assert re.search(r"listening on 127\.0\.0\.1:\d+ \(submission, STARTTLS, AUTH under TLS\)",
+                     err), err
+    assert re.search(r"listening on 127\.0\.0\.1:\d+ \(mx, STARTTLS, AUTH under TLS\)", err), err
     port = int(re.search(r"listening on 127\.0\.0\.1:(\d+)", err).group(1))
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
         assert s.recv(100).startswith(b"220 mx.example.test ESMTP")
