@@ -66,14 +66,17 @@ bool read_all(std::string& out, bool& too_long) {
 // One line from a terminal with echo off; the prompt goes to stderr.
 bool read_hidden_line(const char* prompt, std::string& out) {
   // Echo goes off before the prompt appears (as getpass does), so nothing typed in answer to the
-  // prompt is echoed or dropped by the flush of earlier typeahead.
+  // prompt is echoed.
   termios old{};
   const bool have_tty = ::tcgetattr(STDIN_FILENO, &old) == 0;
   if (have_tty) {
     termios quiet = old;
     quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
     quiet.c_lflag |= ECHONL;
-    ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+    // TCSANOW, not TCSAFLUSH: a flush waits for output to drain and drops typeahead, and under
+    // load that raced with a client answering the prompt (seen in test_passwd). Retried on EINTR.
+    while (::tcsetattr(STDIN_FILENO, TCSANOW, &quiet) != 0 && errno == EINTR) {
+    }
   }
   fmt::print(stderr, "{}", prompt);
   std::fflush(stderr);

@@ -682,9 +682,12 @@ awaitable<smtp::reply> connection::authenticate(const smtp::auth_request& req) {
   // reference to the server it belongs to: the lambda takes the cache by pointer.
   // (A coroutine function, not a capturing lambda: g++ 12 destroys a coroutine lambda's captures
   // twice when co_spawn copies it.)
-  const bool ok = co_await asio::co_spawn(
-      server_->crypt_pool.get_executor(),
-      verify_password(&server_->verify_cache, creds, req.user, req.password), use_awaitable);
+  bool ok = server_->verify_cache.known(*creds, req.user, req.password);  // no hop on a hit
+  if (!ok) {
+    ok = co_await asio::co_spawn(
+        server_->crypt_pool.get_executor(),
+        verify_password(&server_->verify_cache, creds, req.user, req.password), use_awaitable);
+  }
   const auto now = clock_type::now();
   if (ok) {
     limiter.on_success(peer_, req.user, now);

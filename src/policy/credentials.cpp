@@ -280,6 +280,24 @@ verify_cache::digest verify_cache::mac_of(std::string_view user, std::string_vie
   return out;
 }
 
+bool verify_cache::known(const credential_table& table, std::string_view user,
+                         std::string_view password) {
+  if (!enabled_ || capacity_ == 0) return false;
+  const credential* c = table.find(user);
+  if (c == nullptr) return false;
+  const digest mac = mac_of(user, password);
+  const std::lock_guard lock(mutex_);
+  if (generation_ != table.generation()) return false;
+  const auto it = index_.find(user);
+  if (it == index_.end() || it->second->hash != c->hash ||
+      CRYPTO_memcmp(it->second->mac.data(), mac.data(), mac.size()) != 0) {
+    return false;
+  }
+  lru_.splice(lru_.begin(), lru_, it->second);
+  ++hits_;
+  return true;
+}
+
 bool verify_cache::verify(const credential_table& table, std::string_view user,
                           std::string_view password) {
   if (!enabled_ || capacity_ == 0) return table.verify(user, password);

@@ -135,6 +135,10 @@ class verify_cache {
   // table.verify(user, password), answered from the cache when this user last verified with this
   // password against the hash the table still holds for them.
   bool verify(const credential_table& table, std::string_view user, std::string_view password);
+  // Only the cache: true when verify() would answer true from it (a hit, counted), false when it
+  // would have to hash (nothing counted). Cheap: the shell asks this on its io thread and sends
+  // only misses to the hashing pool.
+  bool known(const credential_table& table, std::string_view user, std::string_view password);
 
   void clear();
   std::size_t size() const;

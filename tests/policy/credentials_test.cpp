@@ -212,6 +212,36 @@ TEST(verify_cache, hits_only_after_a_success) {
   }
 }
 
+TEST(verify_cache, known_answers_only_from_the_cache) {
+  const auto table = parse_passwd("alice:" + make_hash("$y$", 1, "pw-a") + "\n", "p");
+  ASSERT_TRUE(table) << table.error().to_string();
+  verify_cache cache(16, test_key());
+  struct step {
+    const char* op;  // "known" or "verify"
+    std::string user, password;
+    bool want;
+    std::uint64_t want_hits, want_misses;
+  };
+  const step steps[] = {
+      {"known", "alice", "pw-a", false, 0, 0},  // never verified: unknown, nothing counted
+      {"verify", "alice", "pw-a", true, 0, 1},
+      {"known", "alice", "pw-a", true, 1, 1},   // now a hit
+      {"known", "alice", "wrong", false, 1, 1},
+      {"known", "bob", "pw-a", false, 1, 1},
+  };
+  for (const auto& s : steps) {
+    const bool got = std::string(s.op) == "known" ? cache.known(*table, s.user, s.password)
+                                                  : cache.verify(*table, s.user, s.password);
+    EXPECT_EQ(got, s.want) << s.op << " " << s.user << " / " << s.password;
+    EXPECT_EQ(cache.hits(), s.want_hits) << s.op << " " << s.user;
+    EXPECT_EQ(cache.misses(), s.want_misses) << s.op << " " << s.user;
+  }
+  // Another table generation: nothing is known any more.
+  const auto again = parse_passwd("alice:" + make_hash("$y$", 1, "pw-a") + "\n", "p");
+  ASSERT_TRUE(again);
+  EXPECT_FALSE(cache.known(*again, "alice", "pw-a"));
+}
+
 TEST(verify_cache, invalidated_when_the_table_changes) {
   const std::string old_hash = make_hash("$y$", 1, "old");
   const auto before = parse_passwd("alice:" + old_hash + "\nbob:" + old_hash + "\n", "p");
