@@ -43,7 +43,7 @@ release: deps
 
 # Start the server with the bundled, relay-safe config, on loopback.
 run: release tls-cert
-	build-release/mxguard serve --config $(CONFIG)
+	scripts/run-bundled $(CONFIG)
 
 # Unit tests and corpus replay under AddressSanitizer + UndefinedBehaviorSanitizer.
 sanitize: deps
