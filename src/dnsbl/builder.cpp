@@ -37,15 +37,7 @@ void leaf_builder::default_line(std::string_view s, line_context& ctx) {
 
 std::optional<std::uint32_t> leaf_builder::entry_value(std::string_view rest, line_context& ctx) {
   if (rest.empty() || text::is_comment(rest.front())) {
-    if (speculative_) {
-      used_default_ = true;
-      return 0;
-    }
     return values_.intern(default_a_, default_txt_);
-  }
-  if (speculative_) {
-    aborted_ = true;
-    return std::nullopt;
   }
   text::value_error err{};
   const auto v = text::parse_value(rest, err);

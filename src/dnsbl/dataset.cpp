@@ -1,8 +1,6 @@
 #include "dnsbl/dataset.hpp"
 
 #include <algorithm>
-#include <system_error>
-#include <thread>
 
 #include "dnsbl/builder.hpp"
 
@@ -77,13 +75,17 @@ class loader {
       if (error_) return false;
       start = nl + 1;
     }
-    const std::size_t last = text.rfind('\n');
-    if (last == std::string_view::npos || last < start) {
-      carry_.assign(text.substr(start));
-      return true;
+    while (start < text.size()) {
+      const std::size_t nl = text.find('\n', start);
+      if (nl == std::string_view::npos) {
+        carry_.assign(text.substr(start));
+        break;
+      }
+      ++ctx_.line;
+      one_line(text.substr(start, nl - start));
+      if (error_) return false;
+      start = nl + 1;
     }
-    if (!complete_lines(text.substr(start, last + 1 - start))) return false;
-    carry_.assign(text.substr(last + 1));
     return true;
   }
 
@@ -94,58 +96,6 @@ class loader {
       carry_.clear();
     }
     return !error_;
-  }
-
-  // Whole lines (body ends with '\n'): on several threads when the builder can fork.
-  bool complete_lines(std::string_view body) {
-    unsigned n = opts_.threads != 0 ? opts_.threads : std::thread::hardware_concurrency();
-    n = std::min(n, 16u);
-    if (n <= 1 || !top_ || body.size() < opts_.parallel_min_bytes) return sequential(body);
-    // Parts at line boundaries; the first is parsed here with the real state, the others by
-    // forks, merged in order afterwards (or parsed again here when a fork gave up).
-    std::vector<std::string_view> parts;
-    std::size_t from = 0;
-    for (unsigned k = 1; k <= n && from < body.size(); ++k) {
-      std::size_t to = body.size();
-      if (k < n) {
-        const std::size_t nl = body.find('\n', std::max(from, body.size() * k / n));
-        if (nl != std::string_view::npos) to = nl + 1;
-      }
-      parts.push_back(body.substr(from, to - from));
-      from = to;
-    }
-    std::vector<fork_result> forks(parts.size());
-    std::vector<std::thread> threads;
-    for (std::size_t i = 1; i < parts.size(); ++i) {
-      forks[i].builder = top_->fork();
-      if (!forks[i].builder) break;
-      try {
-        threads.emplace_back(
-            [this, &forks, &parts, i] { parse_fork(parts[i], forks[i]); });
-      } catch (const std::system_error&) {
-        parse_fork(parts[i], forks[i]);  // no thread to be had: the same work, here
-      }
-    }
-    const bool ok = sequential(parts[0]);
-    for (auto& t : threads) t.join();
-    if (!ok) return false;
-    for (std::size_t i = 1; i < parts.size(); ++i) {
-      fork_result& f = forks[i];
-      // A fork assumed no $MAXRANGE4 limit; one set before its part means parsing it here.
-      if (!f.builder || !f.ok || ctx_.maxrange4 != 0) {
-        if (!sequential(parts[i])) return false;
-        continue;
-      }
-      warning_count_ += f.count;
-      for (auto& w : f.warnings) {
-        if (warnings_.size() >= opts_.max_warnings) break;
-        w.line += ctx_.line;
-        warnings_.push_back(std::move(w));
-      }
-      ctx_.line += f.lines;
-      top_->absorb(*f.builder);
-    }
-    return true;
   }
 
   mx::expected<load_result, load_error> finish() {
@@ -164,72 +114,19 @@ class loader {
   }
 
  private:
-  struct fork_result {
-    std::unique_ptr<leaf_builder> builder;
-    std::vector<load_warning> warnings;  // lines counted from the part's start
-    std::size_t count = 0;
-    std::size_t lines = 0;
-    bool ok = false;
-  };
-
-  bool sequential(std::string_view body) {
-    std::size_t start = 0;
-    while (start < body.size()) {
-      std::size_t nl = body.find('\n', start);
-      if (nl == std::string_view::npos) nl = body.size();
-      ++ctx_.line;
-      one_line(body.substr(start, nl - start));
-      if (error_) return false;
-      start = nl + 1;
-    }
-    return true;
-  }
-
-  // On a worker thread: reads only part, opts_ and source_, writes only f.
-  void parse_fork(std::string_view part, fork_result& f) const {
-    line_context ctx(opts_, f.warnings, f.count);
-    ctx.source = source_;
-    std::size_t start = 0;
-    while (start < part.size()) {
-      std::size_t nl = part.find('\n', start);
-      if (nl == std::string_view::npos) nl = part.size();
-      ++ctx.line;
-      std::string_view line = part.substr(start, nl - start);
-      start = nl + 1;
-      const line_kind k = classify(line);
-      if (k == line_kind::skip) continue;
-      // Directives and default lines change the state later lines are read with.
-      if (k == line_kind::special || line[0] == ':') return;
-      f.builder->line(line, ctx);
-      if (f.builder->aborted()) return;
-    }
-    f.lines = ctx.line;
-    f.ok = true;
-  }
-
-  enum class line_kind { skip, special, entry };
-  // Trims the line; special: line is what follows "$" (or "#$", ";$", ":$").
-  static line_kind classify(std::string_view& line) {
+  void one_line(std::string_view line) {
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);  // CRLF files
     skip_space(line);
     while (!line.empty() && is_space(line.back())) line.remove_suffix(1);
-    if (line.empty()) return line_kind::skip;
+    if (line.empty()) return;
     if (line[0] == '$' ||
         (line.size() > 1 && (text::is_comment(line[0]) || line[0] == ':') && line[1] == '$')) {
-      line.remove_prefix(line[0] == '$' ? 1 : 2);
-      return line_kind::special;
-    }
-    if (text::is_comment(line[0])) return line_kind::skip;
-    return line_kind::entry;
-  }
-
-  void one_line(std::string_view line) {
-    const line_kind k = classify(line);
-    if (k == line_kind::skip) return;
-    if (k == line_kind::special) {
-      if (!special(line) && !error_) ctx_.warn("invalid or unrecognized special entry");
+      if (!special(line.substr(line[0] == '$' ? 1 : 2)) && !error_) {
+        ctx_.warn("invalid or unrecognized special entry");
+      }
       return;
     }
+    if (text::is_comment(line[0])) return;
     if (leaf_builder* b = current()) {
       b->line(line, ctx_);
     } else {

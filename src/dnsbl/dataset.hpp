@@ -64,10 +64,6 @@ struct load_options {
   bool rfc5782_test_points = true;   // see leaf.hpp
   bool accept_host_bits = false;     // rbldnsd -e: "10.1.2.3/8" means 10.0.0.0/8
   std::size_t max_warnings = 100;    // kept; all are counted
-  // Parallel parsing of large files: the number of threads (0: the hardware's), and the least
-  // text per feed worth splitting. The result is the same as a sequential load (threads = 1).
-  unsigned threads = 0;
-  std::size_t parallel_min_bytes = 256 << 10;
 };
 
 struct soa_data {

@@ -5,9 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <algorithm>
 #include <cstring>
-#include <thread>
 #include <vector>
 
 namespace mx::dnsbl {
@@ -35,14 +33,6 @@ class fd_guard {
 // Large enough that the per-read cost vanishes, small enough to stay in the L2 cache while it
 // is parsed (1 MiB chunks were read back from L3).
 constexpr std::size_t read_chunk = 128 << 10;
-
-// With several threads each feed is split among them (dataset_loader); a part of 1 MiB keeps
-// the cost of starting a thread per part small against the ~2 ms it takes to parse.
-std::size_t chunk_size(const load_options& opts) {
-  unsigned n = opts.threads != 0 ? opts.threads : std::thread::hardware_concurrency();
-  if (n <= 1) return read_chunk;
-  return std::size_t{std::min(n, 16u)} << 20;
-}
 
 }  // namespace
 
@@ -92,7 +82,7 @@ mx::expected<load_result, load_error> load_dataset_files(dataset_type type,
                                                          std::span<const std::string> paths,
                                                          const load_options& opts) {
   dataset_loader loader(type, opts);
-  std::vector<char> buf(chunk_size(opts));
+  std::vector<char> buf(read_chunk);
   for (const auto& path : paths) {
     fd_guard fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (fd.get() < 0) {

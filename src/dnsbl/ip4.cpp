@@ -187,28 +187,6 @@ class ip4_builder final : public leaf_builder {
     }
   }
 
-  std::unique_ptr<leaf_builder> fork() const override {
-    if (type() == dataset_type::ip4trie) return nullptr;
-    auto b = std::make_unique<ip4_builder>(type());
-    b->speculative_ = true;
-    return b;
-  }
-
-  void absorb(leaf_builder& part) override {
-    auto& p = static_cast<ip4_builder&>(part);
-    if (p.used_default_) {
-      // Every valued entry of the part took the default in scope here, interned once as the
-      // first of them would have interned it.
-      const std::uint32_t v = values_.intern(default_a_, default_txt_);
-      for (auto& r : p.ranges_) {
-        if (r.value != excluded_value) r.value = v;
-      }
-    }
-    ranges_.insert(ranges_.end(), p.ranges_.begin(), p.ranges_.end());
-    p.ranges_.clear();
-    p.ranges_.shrink_to_fit();
-  }
-
   std::shared_ptr<const leaf> finish(line_context& ctx) override {
     const std::uint32_t def = first_default();
     values_.finalize(subst);
@@ -239,26 +217,11 @@ class ip4tset_builder final : public leaf_builder {
       ctx.warn("invalid address");
       return;
     }
-    if (speculative_) {
-      part_.push_back(p->addr);
-      return;
+    // Fixed-size chunks: no vector ever doubles (and copies) the whole list while it grows.
+    if (chunks_.empty() || chunks_.back().size() == chunk_keys) {
+      chunks_.emplace_back().reserve(chunk_keys);
     }
-    add(p->addr);
-  }
-
-  std::unique_ptr<leaf_builder> fork() const override {
-    auto b = std::make_unique<ip4tset_builder>();
-    b->speculative_ = true;
-    return b;
-  }
-
-  void absorb(leaf_builder& part) override {
-    // Copied into the fixed-size chunks (not moved as a chunk of its own), so the memory a
-    // load holds is the same as sequentially.
-    auto& p = static_cast<ip4tset_builder&>(part);
-    for (const std::uint32_t a : p.part_) add(a);
-    p.part_.clear();
-    p.part_.shrink_to_fit();
+    chunks_.back().push_back(p->addr);
   }
 
   std::shared_ptr<const leaf> finish(line_context& ctx) override {
@@ -270,17 +233,8 @@ class ip4tset_builder final : public leaf_builder {
   }
 
  private:
-  void add(std::uint32_t addr) {
-    // Fixed-size chunks: no vector ever doubles (and copies) the whole list while it grows.
-    if (chunks_.empty() || chunks_.back().size() == chunk_keys) {
-      chunks_.emplace_back().reserve(chunk_keys);
-    }
-    chunks_.back().push_back(addr);
-  }
-
   static constexpr std::size_t chunk_keys = std::size_t{1} << 18;  // 1 MiB
   std::vector<std::vector<std::uint32_t>> chunks_;
-  std::vector<std::uint32_t> part_;  // a fork's addresses
 };
 
 }  // namespace
