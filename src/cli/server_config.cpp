@@ -42,13 +42,9 @@ expected<loaded_config, std::string> load_server_config(const std::string& confi
   if (smtpd.recipients.empty()) {
     out.recipients = policy::recipient_table::postmaster_only(smtpd.local_domains);
   } else {
-    std::ifstream in(smtpd.recipients, std::ios::binary);
-    if (!in) {
-      return unexpected(fmt::format("{}: cannot read (smtpd.recipients in {}): {}",
-                                    smtpd.recipients, config_path, std::strerror(errno)));
-    }
-    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    auto table = policy::recipient_table::parse(text, smtpd.recipients, smtpd.local_domains);
+    auto text = read_whole(smtpd.recipients, "smtpd.recipients", config_path);
+    if (!text) return unexpected(text.error());
+    auto table = policy::recipient_table::parse(*text, smtpd.recipients, smtpd.local_domains);
     if (!table) return unexpected(table.error().to_string());
     out.recipients = std::move(*table);
   }

@@ -35,29 +35,30 @@ struct field {
   const T& operator()(const config& c, std::size_t) const { return (c.*section).*member; }
 };
 
-// A member of one [[dnsbld.zone]] table.
-template <class T>
-struct zone_field {
+// A member of one table of an array of tables ([[dnsbld.zone]], [[smtpd.listener]]): the
+// array is `(c.*section).*array`, the value is `element.*member`.
+template <class S, class E, class T>
+struct element_field {
   using value_type = T;
   static constexpr bool in_array = true;
-  T dnsbld_zone_config::*member;
-  T& operator()(config& c, std::size_t i) const { return c.dnsbld.zones.at(i).*member; }
+  S config::*section;
+  std::vector<E> S::*array;
+  T E::*member;
+  T& operator()(config& c, std::size_t i) const { return ((c.*section).*array).at(i).*member; }
   const T& operator()(const config& c, std::size_t i) const {
-    return c.dnsbld.zones.at(i).*member;
+    return ((c.*section).*array).at(i).*member;
   }
 };
 
-// A member of one [[smtpd.listener]] table.
 template <class T>
-struct listener_field {
-  using value_type = T;
-  static constexpr bool in_array = true;
-  T listener_config::*member;
-  T& operator()(config& c, std::size_t i) const { return c.smtpd.listeners.at(i).*member; }
-  const T& operator()(const config& c, std::size_t i) const {
-    return c.smtpd.listeners.at(i).*member;
-  }
-};
+element_field<dnsbld_config, dnsbld_zone_config, T> zone_field(T dnsbld_zone_config::*member) {
+  return {&config::dnsbld, &dnsbld_config::zones, member};
+}
+
+template <class T>
+element_field<smtpd_config, listener_config, T> listener_field(T listener_config::*member) {
+  return {&config::smtpd, &smtpd_config::listeners, member};
+}
 
 // The key of option `o` as a message names it, for the table `element` of an array.
 template <class F>
@@ -649,28 +650,28 @@ std::vector<option> build_table() {
       l, "listen", "list of endpoints", std::nullopt, 1,
       "1 or more; `IP:port`, IPv6 as `[addr]:port`",
       "Addresses and ports of this listener.",
-      listener_field<std::vector<inet::endpoint>>{&L::listen}, endpoint_codec()));
+      listener_field(&L::listen), endpoint_codec()));
   t.push_back(choice_option(
       l, "role", {"submission", "mx"},
       "`submission` (RFC 6409): AUTH is required before MAIL (530 5.7.0), trusted_networks never "
       "grant relaying and DNSBLs are not consulted for authenticated users. `mx`: like "
       "`[smtpd] listen`.",
-      listener_field<std::string>{&L::role}));
+      listener_field(&L::role)));
   t.push_back(choice_option(
       l, "tls", {"starttls", "implicit", "none"},
       "`starttls` offers STARTTLS (RFC 3207; needs [tls]); `implicit` speaks TLS from the first "
       "byte (RFC 8314, port 465; submission only); `none` offers no TLS.",
-      listener_field<std::string>{&L::tls}));
+      listener_field(&L::tls)));
   t.push_back(bool_option(
       l, "require_tls", false,
       "Refuse every command but EHLO, HELO, STARTTLS, NOOP, RSET and QUIT with 530 5.7.0 until "
       "STARTTLS. Never on a public MX (RFC 3207 4).",
-      listener_field<bool>{&L::require_tls}));
+      listener_field(&L::require_tls)));
   t.push_back(bool_option(
       l, "auth_without_tls", false,
       "Offer AUTH without TLS. Allowed only when every `listen` address is loopback: passwords "
       "in plaintext must not cross a network.",
-      listener_field<bool>{&L::auth_without_tls}));
+      listener_field(&L::auth_without_tls)));
 
   t.push_back(path_option(
       "tls", "cert", "", true,
@@ -791,7 +792,7 @@ std::vector<option> build_table() {
       z, "name", std::nullopt,
       "The zone's apex (`bl.example.test`): queries for names below it are answered from its "
       "datasets; names outside every zone get REFUSED.",
-      zone_field<std::string>{&Z::name}));
+      zone_field(&Z::name)));
   t.push_back(list_option<std::string>(
       z, "datasets", "list of datasets", std::nullopt, 1,
       "1 or more `type:file[,file]...`; types `ip4set`, `ip4tset`, `ip4trie`, `ip6tset`, "
@@ -799,7 +800,7 @@ std::vector<option> build_table() {
       "The zone's data in rbldnsd's formats (docs/dnsbl.md), consulted in order: an entry listed "
       "in several gets the records of each. The files of one dataset are read as one; paths are "
       "relative to the working directory.",
-      zone_field<std::vector<std::string>>{&Z::datasets}, dataset_codec()));
+      zone_field(&Z::datasets), dataset_codec()));
   return t;
 }
 
