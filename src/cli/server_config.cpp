@@ -235,6 +235,7 @@ expected<dnsbl_plan, std::string> make_dnsbl_plan(const config::config* cfg,
   plan.load.default_ttl = d.default_ttl;
   plan.load.rfc5782_test_points = d.test_points;
   plan.load.accept_host_bits = d.accept_host_bits;
+  plan.load.threads = d.load_threads;
 
   for (const auto& arg : zone_args) {
     auto z = dnsbl::parse_zone_arg(arg);

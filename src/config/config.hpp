@@ -130,6 +130,7 @@ struct dnsbld_config {
   bool test_points = true;               // RFC 5782 5: 127.0.0.2 listed, 127.0.0.1 not
   bool accept_host_bits = false;         // rbldnsd -e: "10.1.2.3/8" means 10.0.0.0/8
   std::uint32_t check_interval = 1;      // seconds between data file checks; 0: SIGHUP only
+  std::uint32_t load_threads = 0;        // threads parsing one large data file; 0: one per core
   std::vector<dnsbld_zone_config> zones;
 
   friend bool operator==(const dnsbld_config&, const dnsbld_config&) = default;

@@ -785,6 +785,13 @@ std::vector<option> build_table() {
       "Seconds between checks of the data files' modification times; a changed file reloads "
       "its zones (as SIGHUP does). 0: reload on SIGHUP only.",
       field<D, std::uint32_t>{dm, &D::check_interval}));
+  t.push_back(integer_option(
+      d, "load_threads", 0, 0, 64,
+      "Threads that parse one large data file (1 MiB and more a thread) at start and on reload: "
+      "the first part is read in order, the others meanwhile, and the loaded data is the same "
+      "whatever the number. 0: one per CPU core; 1: one thread, leaving the other cores to the "
+      "queries being answered during a reload.",
+      field<D, std::uint32_t>{dm, &D::load_threads}));
 
   const std::string z = "dnsbld.zone";
   using Z = dnsbld_zone_config;

@@ -37,7 +37,15 @@ void leaf_builder::default_line(std::string_view s, line_context& ctx) {
 
 std::optional<std::uint32_t> leaf_builder::entry_value(std::string_view rest, line_context& ctx) {
   if (rest.empty() || text::is_comment(rest.front())) {
+    if (speculative_) {
+      used_default_ = true;
+      return 0;  // a placeholder: absorb() puts the default value in scope there
+    }
     return values_.intern(default_a_, default_txt_);
+  }
+  if (speculative_) {  // the value's index depends on the values interned before it
+    aborted_ = true;
+    return std::nullopt;
   }
   text::value_error err{};
   const auto v = text::parse_value(rest, err);

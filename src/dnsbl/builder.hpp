@@ -62,6 +62,18 @@ class leaf_builder {
   std::uint32_t ttl = 0;
   substitutions subst;
 
+  // Parallel loading (files.cpp splits a large file at line boundaries and parses the parts on
+  // other threads). A fork parses one part without the state the lines before it set: it gives
+  // up (aborted()) at anything whose meaning depends on that state, e.g. an entry with its own
+  // value (whose index depends on the values interned before it); entries with the default value
+  // get a placeholder. absorb() then appends a fork's entries as if this builder had parsed
+  // those lines, filling in the default value in scope here, so the result is the same as a
+  // sequential load. nullptr: this type cannot fork (e.g. ip4trie, whose duplicate check spans
+  // the whole dataset).
+  virtual std::unique_ptr<leaf_builder> fork() const { return nullptr; }
+  virtual void absorb(leaf_builder& part) { (void)part; }
+  bool aborted() const { return aborted_; }
+
  protected:
   // A ":A:TXT" default line.
   void default_line(std::string_view s, line_context& ctx);
@@ -77,6 +89,9 @@ class leaf_builder {
   bool default_seen_ = false;
   std::uint32_t first_default_a_ = default_a_value;
   std::string first_default_txt_;
+  bool speculative_ = false;   // a fork (see fork())
+  bool aborted_ = false;       // a fork met a line it cannot parse without the state
+  bool used_default_ = false;  // a fork: some entry took the default value (placeholder 0)
 
  private:
   dataset_type type_;

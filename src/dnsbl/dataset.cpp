@@ -36,6 +36,23 @@ std::optional<dns::name> take_name(std::string_view& s) {
   return n;
 }
 
+enum class line_kind { skip, special, entry };
+
+// Trims the line; a special line is left as what follows "$" (or "#$", ";$", ":$").
+line_kind classify(std::string_view& line) {
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);  // CRLF files
+  skip_space(line);
+  while (!line.empty() && is_space(line.back())) line.remove_suffix(1);
+  if (line.empty()) return line_kind::skip;
+  if (line[0] == '$' ||
+      (line.size() > 1 && (text::is_comment(line[0]) || line[0] == ':') && line[1] == '$')) {
+    line.remove_prefix(line[0] == '$' ? 1 : 2);
+    return line_kind::special;
+  }
+  if (text::is_comment(line[0])) return line_kind::skip;
+  return line_kind::entry;
+}
+
 class loader {
  public:
   loader(dataset_type type, const load_options& opts)
@@ -98,6 +115,10 @@ class loader {
     return !error_;
   }
 
+  // Parallel loading (dataset_loader::fork_part).
+  std::unique_ptr<dataset_part::impl> fork_part() const;
+  bool absorb(dataset_part::impl& part);
+
   mx::expected<load_result, load_error> finish() {
     if (error_) return mx::unexpected(*error_);
     ctx_.line = 0;
@@ -115,18 +136,12 @@ class loader {
 
  private:
   void one_line(std::string_view line) {
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);  // CRLF files
-    skip_space(line);
-    while (!line.empty() && is_space(line.back())) line.remove_suffix(1);
-    if (line.empty()) return;
-    if (line[0] == '$' ||
-        (line.size() > 1 && (text::is_comment(line[0]) || line[0] == ':') && line[1] == '$')) {
-      if (!special(line.substr(line[0] == '$' ? 1 : 2)) && !error_) {
-        ctx_.warn("invalid or unrecognized special entry");
-      }
+    const line_kind k = classify(line);
+    if (k == line_kind::skip) return;
+    if (k == line_kind::special) {
+      if (!special(line) && !error_) ctx_.warn("invalid or unrecognized special entry");
       return;
     }
-    if (text::is_comment(line[0])) return;
     if (leaf_builder* b = current()) {
       b->line(line, ctx_);
     } else {
@@ -368,6 +383,121 @@ class loader {
 
 }  // namespace
 
+// A part of a source parsed on another thread (dataset_loader::fork_part).
+class dataset_part::impl {
+ public:
+  impl(std::unique_ptr<leaf_builder> b, const load_options& opts, std::string source)
+      : builder(std::move(b)), opts_(opts), source_(std::move(source)) {
+    ctx.source = source_;
+  }
+
+  // As loader::feed, but stops at the first line that needs the state of the lines before.
+  bool feed(std::string_view text) {
+    if (stopped) return false;
+    std::size_t start = 0;
+    if (!carry_.empty()) {
+      const std::size_t nl = text.find('\n');
+      if (nl == std::string_view::npos) {
+        carry_.append(text);
+        return true;
+      }
+      carry_.append(text.substr(0, nl));
+      const bool ok = one_line(carry_, carry_.size() + 1);
+      carry_.clear();
+      if (!ok) return false;
+      start = nl + 1;
+    }
+    while (start < text.size()) {
+      const std::size_t nl = text.find('\n', start);
+      if (nl == std::string_view::npos) {
+        carry_.assign(text.substr(start));
+        break;
+      }
+      if (!one_line(text.substr(start, nl - start), nl + 1 - start)) return false;
+      start = nl + 1;
+    }
+    return true;
+  }
+
+  void end() {
+    if (!stopped && !carry_.empty()) one_line(carry_, carry_.size());
+    carry_.clear();
+  }
+
+  std::unique_ptr<leaf_builder> builder;
+  std::vector<load_warning> warnings;  // line numbers from the part's start
+  std::size_t warning_count = 0;
+
+ private:
+  load_options opts_;
+  std::string source_;
+
+ public:
+  line_context ctx{opts_, warnings, warning_count};  // ctx.line: the lines parsed
+  std::uint64_t consumed = 0;                        // octets of the lines parsed
+  bool stopped = false;
+
+ private:
+  bool one_line(std::string_view line, std::size_t span) {
+    ++ctx.line;
+    const line_kind k = classify(line);
+    // `$` lines and default lines change the state the lines after them are read with.
+    if (k == line_kind::special || (k == line_kind::entry && line[0] == ':')) return stop();
+    if (k == line_kind::entry) {
+      builder->line(line, ctx);
+      if (builder->aborted()) return stop();
+    }
+    consumed += span;
+    return true;
+  }
+
+  bool stop() {
+    --ctx.line;  // the loader parses this line again
+    stopped = true;
+    return false;
+  }
+
+  std::string carry_;
+};
+
+std::unique_ptr<dataset_part::impl> loader::fork_part() const {
+  if (error_ || !top_) return nullptr;
+  auto b = top_->fork();
+  if (!b) return nullptr;
+  return std::make_unique<dataset_part::impl>(std::move(b), opts_, source_);
+}
+
+bool loader::absorb(dataset_part::impl& part) {
+  // The part assumed no $MAXRANGE4 limit, and must follow a whole line.
+  if (error_ || !top_ || ctx_.maxrange4 != 0 || !carry_.empty()) return false;
+  warning_count_ += part.warning_count;
+  for (auto& w : part.warnings) {
+    if (warnings_.size() >= opts_.max_warnings) break;
+    w.line += ctx_.line;
+    warnings_.push_back(std::move(w));
+  }
+  part.warnings.clear();
+  part.warning_count = 0;
+  ctx_.line += part.ctx.line;
+  top_->absorb(*part.builder);
+  return true;
+}
+
+dataset_part::dataset_part(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+dataset_part::~dataset_part() = default;
+bool dataset_part::feed(std::string_view text) {
+  return impl_->feed(text);
+}
+void dataset_part::end() {
+  impl_->end();
+}
+std::uint64_t dataset_part::stopped_at() const {
+  return impl_->consumed;
+}
+bool dataset_part::stopped() const {
+  return impl_->stopped;
+}
+
 std::string to_string(const load_warning& w) {
   return w.source + ":" + std::to_string(w.line) + ": " + w.message;
 }
@@ -417,6 +547,14 @@ bool dataset_loader::end_source() {
 }
 mx::expected<load_result, load_error> dataset_loader::finish() {
   return impl_->finish();
+}
+std::unique_ptr<dataset_part> dataset_loader::fork_part() const {
+  auto p = impl_->fork_part();
+  if (!p) return nullptr;
+  return std::make_unique<dataset_part>(std::move(p));
+}
+bool dataset_loader::absorb(dataset_part& part) {
+  return impl_->absorb(*part.impl_);
 }
 
 mx::expected<load_result, load_error> load_dataset(dataset_type type,

@@ -64,6 +64,10 @@ struct load_options {
   bool rfc5782_test_points = true;   // see leaf.hpp
   bool accept_host_bits = false;     // rbldnsd -e: "10.1.2.3/8" means 10.0.0.0/8
   std::size_t max_warnings = 100;    // kept; all are counted
+  // load_dataset_files: threads parsing one large file (0: one per hardware thread), and the
+  // least text per thread worth one. The data loaded is the same whatever the number.
+  unsigned threads = 1;
+  std::size_t min_bytes_per_thread = std::size_t{1} << 20;
 };
 
 struct soa_data {
@@ -112,9 +116,18 @@ mx::expected<load_result, load_error> load_dataset(dataset_type type,
                                                    std::span<const source_text> sources,
                                                    const load_options& opts = {});
 
+class dataset_part;
+
 // The same, fed piece by piece (files.cpp reads large files in chunks, so a load never holds a
 // whole file): begin_source, feed the text split anywhere, end_source; then finish. feed and
 // end_source return false once the load has failed; finish says why.
+//
+// Parallel loading: between begin_source and end_source, fork_part() gives a parser for a later
+// part of the source (starting at a line start) that another thread may feed, while this loader
+// is fed the text before it. Once fed up to the part's start, absorb(part) takes the part's
+// entries as if this loader had parsed them; the caller then feeds the rest of the part from
+// part.stopped_at() (all of it when absorb returns false). The result is that of a sequential
+// load, warnings and line numbers included.
 class dataset_loader {
  public:
   explicit dataset_loader(dataset_type type, const load_options& opts = {});
@@ -127,8 +140,33 @@ class dataset_loader {
   bool end_source();
   mx::expected<load_result, load_error> finish();
 
+  std::unique_ptr<dataset_part> fork_part() const;  // nullptr: this dataset cannot be split
+  bool absorb(dataset_part& part);
+
  private:
   class impl;
+  std::unique_ptr<impl> impl_;
+};
+
+// A part of a source parsed without the state the lines before it set (default values, `$`
+// lines, $MAXRANGE4). It stops at the first line whose meaning depends on that state: a `$`
+// line, a default line, an entry with its own value. Fed and ended on one thread at a time.
+class dataset_part {
+ public:
+  class impl;
+  explicit dataset_part(std::unique_ptr<impl> p);
+  ~dataset_part();
+  dataset_part(const dataset_part&) = delete;
+  dataset_part& operator=(const dataset_part&) = delete;
+
+  bool feed(std::string_view text);  // false once stopped
+  void end();                        // the part's last line, when it has no newline
+  // Octets of the part parsed: its whole length, or where the line it stopped at starts.
+  std::uint64_t stopped_at() const;
+  bool stopped() const;
+
+ private:
+  friend class dataset_loader;
   std::unique_ptr<impl> impl_;
 };
 

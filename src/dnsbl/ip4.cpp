@@ -187,6 +187,31 @@ class ip4_builder final : public leaf_builder {
     }
   }
 
+  std::unique_ptr<leaf_builder> fork() const override {
+    if (type() == dataset_type::ip4trie) return nullptr;  // duplicates span the whole dataset
+    auto b = std::make_unique<ip4_builder>(type());
+    b->speculative_ = true;
+    return b;
+  }
+
+  void absorb(leaf_builder& part) override {
+    auto& p = static_cast<ip4_builder&>(part);
+    if (p.used_default_) {
+      // The part's valued entries all took the default (a fork gives up at an entry with its
+      // own value), interned here as the first of them would have interned it.
+      const std::uint32_t v = values_.intern(default_a_, default_txt_);
+      for (auto& r : p.ranges_) {
+        if (r.value != excluded_value) r.value = v;
+      }
+    }
+    if (ranges_.empty()) {
+      ranges_ = std::move(p.ranges_);
+    } else {
+      ranges_.insert(ranges_.end(), p.ranges_.begin(), p.ranges_.end());
+    }
+    std::vector<tagged_range<std::uint32_t>>().swap(p.ranges_);
+  }
+
   std::shared_ptr<const leaf> finish(line_context& ctx) override {
     const std::uint32_t def = first_default();
     values_.finalize(subst);
@@ -222,6 +247,21 @@ class ip4tset_builder final : public leaf_builder {
       chunks_.emplace_back().reserve(chunk_keys);
     }
     chunks_.back().push_back(p->addr);
+  }
+
+  std::unique_ptr<leaf_builder> fork() const override {
+    auto b = std::make_unique<ip4tset_builder>();
+    b->speculative_ = true;
+    return b;
+  }
+
+  void absorb(leaf_builder& part) override {
+    // The part's chunks as they are (the order of keys does not matter to the build).
+    auto& p = static_cast<ip4tset_builder&>(part);
+    for (auto& c : p.chunks_) {
+      if (!c.empty()) chunks_.push_back(std::move(c));
+    }
+    p.chunks_.clear();
   }
 
   std::shared_ptr<const leaf> finish(line_context& ctx) override {

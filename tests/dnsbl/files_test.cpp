@@ -16,33 +16,7 @@ namespace mx::dnsbl {
 namespace {
 
 namespace fs = std::filesystem;
-
-class temp_dir {
- public:
-  temp_dir() {
-    char tmpl[] = "/tmp/mxguard-dnsbl-XXXXXX";
-    path_ = ::mkdtemp(tmpl) ? tmpl : "";
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string write(const std::string& name, const std::string& text, long mtime = 0) const {
-    const std::string p = path_ + "/" + name;
-    std::ofstream(p, std::ios::binary) << text;
-    if (mtime != 0) {
-      struct utimbuf t {
-        mtime, mtime
-      };
-      ::utime(p.c_str(), &t);
-    }
-    return p;
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using testing::temp_dir;
 
 TEST(files, read_table) {
   temp_dir dir;

@@ -2,8 +2,13 @@
 // response as one comparable line.
 #pragma once
 
+#include <stdlib.h>
+#include <utime.h>
+
 #include <algorithm>
 #include <array>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,6 +23,34 @@ namespace mx::dnsbl::testing {
 
 using dns::testing::decoded;
 using dns::testing::query_spec;
+
+// A directory under /tmp, removed with everything in it.
+class temp_dir {
+ public:
+  temp_dir() {
+    char tmpl[] = "/tmp/mxguard-dnsbl-XXXXXX";
+    path_ = ::mkdtemp(tmpl) ? tmpl : "";
+  }
+  ~temp_dir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  std::string write(const std::string& name, const std::string& text, long mtime = 0) const {
+    const std::string p = path_ + "/" + name;
+    std::ofstream(p, std::ios::binary) << text;
+    if (mtime != 0) {
+      struct utimbuf t {
+        mtime, mtime
+      };
+      ::utime(p.c_str(), &t);
+    }
+    return p;
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
 
 struct file {
   std::string name;
