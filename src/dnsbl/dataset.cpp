@@ -1,6 +1,7 @@
 #include "dnsbl/dataset.hpp"
 
 #include <algorithm>
+#include <thread>
 
 #include "dnsbl/builder.hpp"
 
@@ -496,6 +497,11 @@ std::uint64_t dataset_part::stopped_at() const {
 }
 bool dataset_part::stopped() const {
   return impl_->stopped;
+}
+
+unsigned thread_count(const load_options& opts) {
+  const unsigned n = opts.threads != 0 ? opts.threads : std::thread::hardware_concurrency();
+  return std::clamp(n, 1u, 64u);
 }
 
 std::string to_string(const load_warning& w) {

@@ -69,6 +69,7 @@ struct load_options {
   unsigned threads = 1;
   std::size_t min_bytes_per_thread = std::size_t{1} << 20;
 };
+unsigned thread_count(const load_options& opts);  // threads, 0 read as the hardware's
 
 struct soa_data {
   std::uint32_t ttl = 0;

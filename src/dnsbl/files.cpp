@@ -127,9 +127,8 @@ std::vector<std::uint64_t> split_points(int fd, std::uint64_t size, unsigned n) 
   return at;
 }
 
-unsigned thread_count(const load_options& opts, std::uint64_t size) {
-  unsigned n = opts.threads != 0 ? opts.threads : std::thread::hardware_concurrency();
-  n = std::clamp(n, 1u, 64u);
+unsigned part_count(const load_options& opts, std::uint64_t size) {
+  const unsigned n = thread_count(opts);
   const std::uint64_t per = std::max<std::size_t>(opts.min_bytes_per_thread, 1);
   return static_cast<unsigned>(std::min<std::uint64_t>(n, std::max<std::uint64_t>(size / per, 1)));
 }
@@ -178,7 +177,7 @@ mx::expected<load_result, load_error> load_dataset_files(dataset_type type,
 
     // Large files: the parts after the first are parsed on other threads meanwhile.
     std::vector<std::uint64_t> at{0, size};
-    if (thread_count(opts, size) > 1) at = split_points(fd.get(), size, thread_count(opts, size));
+    if (part_count(opts, size) > 1) at = split_points(fd.get(), size, part_count(opts, size));
     std::vector<part_job> jobs;
     for (std::size_t k = 1; k + 1 < at.size(); ++k) {
       auto part = loader.fork_part();

@@ -97,8 +97,9 @@ class compact_set4 {
  public:
   static constexpr std::size_t min_keys = bucket_index::min_keys;
 
-  // The keys in any order, duplicates allowed, in chunks (each freed once it has been read).
-  static compact_set4 build(std::vector<std::vector<std::uint32_t>> chunks);
+  // The keys in any order, duplicates allowed, in chunks (each freed once it has been read);
+  // built on up to `threads` threads (the same set whatever the number).
+  static compact_set4 build(std::vector<std::vector<std::uint32_t>> chunks, unsigned threads = 1);
 
   bool contains(std::uint32_t k) const;
   bool any_in(std::uint32_t lo, std::uint32_t hi) const;  // is an address in [lo, hi] listed?

@@ -267,9 +267,9 @@ class ip4tset_builder final : public leaf_builder {
   std::shared_ptr<const leaf> finish(line_context& ctx) override {
     const std::uint32_t def = first_default();
     values_.finalize(subst);
-    return std::make_shared<ip4tset_leaf>(std::move(values_), def, ttl,
-                                          ctx.options().rfc5782_test_points,
-                                          compact_set4::build(std::move(chunks_)));
+    return std::make_shared<ip4tset_leaf>(
+        std::move(values_), def, ttl, ctx.options().rfc5782_test_points,
+        compact_set4::build(std::move(chunks_), thread_count(ctx.options())));
   }
 
  private:

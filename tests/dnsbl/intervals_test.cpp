@@ -105,6 +105,27 @@ TEST(interval_table, matches_reference_on_random_data) {
   }
 }
 
+// Enough ranges (over 1024) for the IPv4 radix sort, overlapping, on five levels, with
+// exclusions and several values, checked at every address against the reference.
+TEST(interval_table, radix_sorted_tables_match_reference) {
+  std::mt19937 rng(99);
+  for (int round = 0; round < 3; ++round) {
+    std::vector<range> ranges;
+    for (int i = 0; i < 3000; ++i) {
+      const std::uint32_t lo = rng() % 20000 + (round == 2 ? 0x7FFFF000u : 0u);
+      const std::uint32_t len = rng() % 3 == 0 ? 0 : rng() % 300;
+      const std::uint32_t value = rng() % 7 == 0 ? excluded_value : rng() % 5;
+      ranges.push_back({lo, lo + len, value, static_cast<std::uint16_t>(8 * (rng() % 5))});
+    }
+    const auto t = interval_table<std::uint32_t>::build(ranges);
+    const std::uint32_t base = round == 2 ? 0x7FFFF000u : 0u;
+    for (std::uint32_t addr = base; addr < base + 20400; ++addr) {
+      ASSERT_EQ(show(t.find(addr)), show(reference(ranges, addr)))
+          << "round " << round << " addr " << addr;
+    }
+  }
+}
+
 TEST(interval_table, large_tables_use_the_bucket_index) {
   // Over 65536 singles and intervals, so the bucket index is built and searched; checked
   // against a std::map at every boundary and at random points.
@@ -183,14 +204,25 @@ TEST(compact_set4, matches_reference) {
   for (const std::size_t n : sizes) {
     std::mt19937 rnd(static_cast<unsigned>(n) + 7);
     std::set<std::uint32_t> ref;
-    std::vector<std::vector<std::uint32_t>> chunks(3);
+    std::vector<std::vector<std::uint32_t>> chunks(7);
     for (std::size_t i = 0; i < n; ++i) {
       // Clustered in few /16s so buckets get full, with edges and repeats.
       std::uint32_t k = (rnd() % 4 == 0) ? rnd() : ((rnd() % 8) << 16 | (rnd() & 0xFFFF));
       if (i % 50 == 0) k = i % 100 == 0 ? 0u : 0xFFFFFFFFu;
       if (i % 7 == 0 && !ref.empty()) k = *ref.begin();  // a duplicate
       ref.insert(k);
-      chunks[i % 3].push_back(k);
+      chunks[(i * 5 / 3) % 7].push_back(k);  // chunks of different sizes
+    }
+    // Built on 1 to 7 threads (and more threads than chunks): the same set every time.
+    for (const unsigned threads : {2u, 3u, 7u, 16u}) {
+      const auto other = compact_set4::build(chunks, threads);
+      ASSERT_EQ(other.size(), ref.size()) << "n=" << n << " threads=" << threads;
+      std::size_t bucket = 0;
+      std::size_t i = 0;
+      for (const auto k : ref) {
+        ASSERT_EQ(other.at(i++, bucket), k) << "n=" << n << " threads=" << threads << " i=" << i;
+        ASSERT_TRUE(other.contains(k)) << "n=" << n << " threads=" << threads << " k=" << k;
+      }
     }
     const auto set = compact_set4::build(std::move(chunks));
     ASSERT_EQ(set.size(), ref.size()) << "n=" << n;
