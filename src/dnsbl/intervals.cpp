@@ -369,14 +369,14 @@ void interval_table<K>::fill_gaps(std::vector<segment>& top, const std::vector<s
 }
 
 template <class K>
-interval_table<K> interval_table<K>::build(std::vector<tagged_range<K>> ranges) {
-  interval_table t;
+auto interval_table<K>::resolve(std::vector<tagged_range<K>> ranges, group_store& groups)
+    -> std::vector<segment> {
   sort_ranges(ranges);
   std::vector<segment> merged;
   for (std::size_t i = 0; i < ranges.size();) {
     std::size_t j = i;
     while (j < ranges.size() && ranges[j].level == ranges[i].level) ++j;
-    auto segs = level_segments(std::span(ranges).subspan(i, j - i), t.groups_);
+    auto segs = level_segments(std::span(ranges).subspan(i, j - i), groups);
     if (merged.empty()) {
       merged = std::move(segs);
     } else {
@@ -400,7 +400,95 @@ interval_table<K> interval_table<K>::build(std::vector<tagged_range<K>> ranges) 
     }
   }
   merged.resize(kept);
-  const std::vector<segment>& clean = merged;
+  return merged;
+}
+
+template <class K>
+auto interval_table<K>::resolve_sharded(std::vector<tagged_range<K>> ranges, unsigned threads,
+                                        group_store& groups) -> std::vector<segment> {
+  if constexpr (!std::is_same_v<K, std::uint32_t>) {  // IPv6 tables are built on one thread
+    (void)threads;
+    return resolve(std::move(ranges), groups);
+  } else {
+    // Shard s holds the keys k with k * threads / 2^32 == s. What an address resolves to depends
+    // only on the ranges covering it, so a range crossing a shard's edge is cut there, each shard
+    // is resolved on its own thread with its own groups, and the pieces join again below.
+    const auto shard_of = [threads](std::uint32_t k) {
+      return static_cast<unsigned>((std::uint64_t{k} * threads) >> 32);
+    };
+    const auto shard_lo = [threads](unsigned s) {
+      return static_cast<std::uint32_t>(((std::uint64_t{s} << 32) + threads - 1) / threads);
+    };
+    std::vector<std::vector<tagged_range<K>>> shards(threads);
+    {
+      std::vector<std::size_t> count(threads, 0);
+      for (const auto& r : ranges) {
+        for (unsigned s = shard_of(r.lo); s <= shard_of(r.hi); ++s) ++count[s];
+      }
+      for (unsigned s = 0; s < threads; ++s) shards[s].reserve(count[s]);
+    }
+    for (const auto& r : ranges) {
+      const unsigned first = shard_of(r.lo);
+      const unsigned last = shard_of(r.hi);
+      if (first == last) {
+        shards[first].push_back(r);
+        continue;
+      }
+      for (unsigned s = first; s <= last; ++s) {
+        tagged_range<K> piece = r;
+        piece.lo = std::max(r.lo, shard_lo(s));
+        piece.hi = s + 1 < threads ? std::min(r.hi, shard_lo(s + 1) - 1) : r.hi;
+        shards[s].push_back(piece);
+      }
+    }
+    std::vector<tagged_range<K>>().swap(ranges);
+
+    std::vector<std::vector<segment>> parts(threads);
+    std::vector<group_store> stores(threads);
+    run_on_threads(threads,
+                   [&](unsigned s) { parts[s] = resolve(std::move(shards[s]), stores[s]); });
+
+    std::size_t total = 0;
+    for (const auto& p : parts) total += p.size();
+    std::vector<segment> out;
+    out.reserve(total);
+    std::vector<std::uint32_t> members;
+    for (unsigned s = 0; s < threads; ++s) {
+      std::vector<std::uint32_t> global(stores[s].size());
+      for (std::uint32_t g = 0; g < global.size(); ++g) {
+        const auto values = stores[s].get(g);
+        members.assign(values.begin(), values.end());
+        global[g] = groups.intern(members);
+      }
+      for (segment seg : parts[s]) {
+        seg.group = global[seg.group];
+        if (!out.empty() && out.back().group == seg.group && out.back().hi != traits::max() &&
+            traits::next(out.back().hi) == seg.lo) {
+          out.back().hi = seg.hi;  // a range cut at the shard's edge, or neighbours of one group
+        } else {
+          out.push_back(seg);
+        }
+      }
+      std::vector<segment>().swap(parts[s]);
+    }
+    return out;
+  }
+}
+
+template <class K>
+interval_table<K> interval_table<K>::build(std::vector<tagged_range<K>> ranges, unsigned threads) {
+  interval_table t;
+  std::vector<segment> clean;
+  if constexpr (std::is_same_v<K, std::uint32_t>) {
+    threads = std::clamp(threads, 1u, 16u);
+    if (threads > 1 && ranges.size() >= parallel_min_ranges) {
+      clean = resolve_sharded(std::move(ranges), threads, t.groups_);
+    } else {
+      clean = resolve(std::move(ranges), t.groups_);
+    }
+  } else {
+    clean = resolve(std::move(ranges), t.groups_);
+  }
 
   std::size_t singles = 0;
   for (const auto& s : clean) singles += s.lo == s.hi ? 1 : 0;

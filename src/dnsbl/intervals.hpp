@@ -132,6 +132,7 @@ struct tagged_range {
 // Groups of value indices, interned: group g is members[start[g] .. start[g + 1]).
 class group_store {
  public:
+  std::size_t size() const { return start_.size() - 1; }  // groups so far
   std::uint32_t single(std::uint32_t value);
   std::uint32_t intern(const std::vector<std::uint32_t>& sorted_values);
   std::span<const std::uint32_t> get(std::uint32_t g) const {
@@ -160,7 +161,10 @@ class interval_table {
  public:
   using traits = key_traits<K>;
 
-  static interval_table build(std::vector<tagged_range<K>> ranges);
+  // IPv4 tables of parallel_min_ranges and more are built on up to `threads` threads, each
+  // resolving a shard of the key space; the table is the same whatever the number.
+  static constexpr std::size_t parallel_min_ranges = std::size_t{1} << 16;
+  static interval_table build(std::vector<tagged_range<K>> ranges, unsigned threads = 1);
 
   // The value group at key; empty when not listed.
   std::span<const std::uint32_t> find(K key) const {
@@ -228,6 +232,11 @@ class interval_table {
   };
   static std::vector<segment> level_segments(std::span<const tagged_range<K>> level,
                                              group_store& groups);
+  // The ranges as sorted disjoint segments, most specific level first at each address, the
+  // exclusions dropped and neighbours of one group joined.
+  static std::vector<segment> resolve(std::vector<tagged_range<K>> ranges, group_store& groups);
+  static std::vector<segment> resolve_sharded(std::vector<tagged_range<K>> ranges, unsigned threads,
+                                              group_store& groups);
   // Adds to top (one level's segments) the parts of below's that top does not cover.
   static void fill_gaps(std::vector<segment>& top, const std::vector<segment>& below);
 

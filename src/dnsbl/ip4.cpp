@@ -216,7 +216,7 @@ class ip4_builder final : public leaf_builder {
     const std::uint32_t def = first_default();
     values_.finalize(subst);
     prefixes_.clear();
-    auto table = table4::build(std::move(ranges_));
+    auto table = table4::build(std::move(ranges_), thread_count(ctx.options()));
     return std::make_shared<ip4_leaf>(type(), std::move(values_), def, ttl,
                                       ctx.options().rfc5782_test_points, std::move(table));
   }

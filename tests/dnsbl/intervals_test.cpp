@@ -126,6 +126,64 @@ TEST(interval_table, radix_sorted_tables_match_reference) {
   }
 }
 
+// Tables large enough to be built in shards on several threads are the same table: the same
+// runs with the same values in a walk, and the same answers at shard edges and random points.
+// Ranges of every size cross the edges (2^32 / 3 is not a multiple of any block).
+TEST(interval_table, sharded_build_is_the_same_table) {
+  std::mt19937 rng(5);
+  std::vector<range> ranges;
+  while (ranges.size() < interval_table<std::uint32_t>::parallel_min_ranges + 5000) {
+    const std::uint32_t kind = rng() % 100;
+    const std::uint32_t lo = rng();
+    std::uint32_t len = 0;
+    std::uint16_t level = 32;
+    if (kind < 10) {
+      len = rng() % 5000;  // a short range
+      level = 24;
+    } else if (kind < 12) {
+      len = rng() >> (rng() % 8);  // up to half the space
+      level = static_cast<std::uint16_t>(8 * (rng() % 3));
+    }
+    const std::uint32_t hi = lo > 0xFFFFFFFFu - len ? 0xFFFFFFFFu : lo + len;
+    const std::uint32_t value = rng() % 13 == 0 ? excluded_value : rng() % 4;
+    ranges.push_back({lo, hi, value, level});
+    if (kind == 99) ranges.push_back({lo, hi, (value + 1) % 4, level});  // a group of two
+  }
+  const auto walk = [](const interval_table<std::uint32_t>& t) {
+    std::vector<std::string> out;
+    std::size_t a = 0;
+    std::size_t b = 0;
+    std::uint32_t lo = 0;
+    std::uint32_t hi = 0;
+    std::span<const std::uint32_t> values;
+    while (t.next(a, b, lo, hi, values)) {
+      out.push_back(std::to_string(lo) + "-" + std::to_string(hi) + show(values));
+    }
+    return out;
+  };
+  const auto one = interval_table<std::uint32_t>::build(ranges, 1);
+  const auto want = walk(one);
+  ASSERT_GT(want.size(), 50000u);
+  for (const unsigned threads : {2u, 3u, 7u, 16u}) {
+    const auto t = interval_table<std::uint32_t>::build(ranges, threads);
+    const auto got = walk(t);
+    ASSERT_EQ(got.size(), want.size()) << "threads=" << threads;
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      ASSERT_EQ(got[i], want[i]) << "threads=" << threads << " run " << i;
+    }
+    std::vector<std::uint32_t> probes;
+    for (std::uint64_t s = 1; s < threads; ++s) {
+      const auto edge = static_cast<std::uint32_t>(((s << 32) + threads - 1) / threads);
+      probes.insert(probes.end(), {edge - 1, edge, edge + 1});
+    }
+    for (int i = 0; i < 20000; ++i) probes.push_back(rng());
+    for (const auto& r : ranges) probes.push_back(r.lo);
+    for (const auto p : probes) {
+      ASSERT_EQ(show(t.find(p)), show(one.find(p))) << "threads=" << threads << " at " << p;
+    }
+  }
+}
+
 TEST(interval_table, large_tables_use_the_bucket_index) {
   // Over 65536 singles and intervals, so the bucket index is built and searched; checked
   // against a std::map at every boundary and at random points.
