@@ -213,43 +213,65 @@ bool compact_set4::any_in(std::uint32_t lo, std::uint32_t hi) const {
 
 namespace {
 
-// Most specific level first, then by start. Equal (level, lo) pairs overlap, and
-// level_segments resolves overlaps whatever their order, so no further key is needed.
 template <class K>
-void sort_ranges(std::vector<tagged_range<K>>& ranges) {
+std::vector<tagged_range<K>> concatenate(std::vector<std::vector<tagged_range<K>>>& chunks) {
+  if (chunks.size() == 1) return std::move(chunks.front());
+  std::size_t n = 0;
+  for (const auto& c : chunks) n += c.size();
+  std::vector<tagged_range<K>> out;
+  out.reserve(n);
+  for (auto& c : chunks) {
+    out.insert(out.end(), c.begin(), c.end());
+    std::vector<tagged_range<K>>().swap(c);
+  }
+  return out;
+}
+
+// The ranges in one vector, most specific level first, then by start (the chunks are freed).
+// Equal (level, lo) pairs overlap, and level_segments resolves overlaps whatever their order, so
+// no further key is needed.
+template <class K>
+std::vector<tagged_range<K>> sort_ranges(std::vector<std::vector<tagged_range<K>>> chunks) {
+  auto ranges = concatenate(chunks);
   std::sort(ranges.begin(), ranges.end(), [](const tagged_range<K>& a, const tagged_range<K>& b) {
     if (a.level != b.level) return a.level > b.level;
     return a.lo < b.lo;
   });
+  return ranges;
 }
 
 // IPv4: a radix sort, linear in the number of ranges (a million /32s is the common load, and a
 // comparison sort of them was a quarter of the load time): by lo in three stable passes of 11,
 // 11 and 10 bits, then by level (a stable pass). Digits of 11 bits keep each pass's 2048 write
 // positions in the cache, where 16-bit digits missed on almost every write; one read of the
-// ranges counts all four digits.
+// ranges counts all four digits, and the first pass reads the chunks.
 template <>
-void sort_ranges(std::vector<tagged_range<std::uint32_t>>& ranges) {
-  const std::size_t n = ranges.size();
+std::vector<tagged_range<std::uint32_t>> sort_ranges(
+    std::vector<std::vector<tagged_range<std::uint32_t>>> chunks) {
+  using range = tagged_range<std::uint32_t>;
+  std::size_t n = 0;
+  for (const auto& c : chunks) n += c.size();
   if (n < 1024) {
+    auto ranges = concatenate(chunks);
     std::sort(ranges.begin(), ranges.end(), [](const auto& a, const auto& b) {
       if (a.level != b.level) return a.level > b.level;
       return a.lo < b.lo;
     });
-    return;
+    return ranges;
   }
   constexpr std::size_t radix = 2048;
-  using range = tagged_range<std::uint32_t>;
   const auto level_digit = [](const range& r) {
     return std::size_t{32u - std::min<std::uint16_t>(r.level, 32)};  // the most specific first
   };
   std::vector<std::array<std::size_t, radix>> count(4);
   for (auto& c : count) c.fill(0);
-  for (const auto& r : ranges) {
-    ++count[0][r.lo & 0x7FFu];
-    ++count[1][(r.lo >> 11) & 0x7FFu];
-    ++count[2][r.lo >> 22];
-    ++count[3][level_digit(r)];
+  for (const auto& c : chunks) {
+    for (const auto& r : c) {
+      ++count[0][r.lo & 0x7FFu];
+      ++count[1][(r.lo >> 11) & 0x7FFu];
+      ++count[2][r.lo >> 22];
+      ++count[3][level_digit(r)];
+    }
   }
   for (auto& c : count) {
     std::size_t sum = 0;
@@ -259,14 +281,19 @@ void sort_ranges(std::vector<tagged_range<std::uint32_t>>& ranges) {
       sum += k;
     }
   }
-  std::vector<range> tmp(n);
+  std::vector<range> a(n);
+  for (auto& c : chunks) {
+    for (const auto& r : c) a[count[0][r.lo & 0x7FFu]++] = r;
+    std::vector<range>().swap(c);
+  }
+  std::vector<range> b(n);
   auto pass = [](const std::vector<range>& from, std::vector<range>& to, auto& at, auto digit) {
     for (const auto& r : from) to[at[digit(r)]++] = r;
   };
-  pass(ranges, tmp, count[0], [](const range& r) { return std::size_t{r.lo & 0x7FFu}; });
-  pass(tmp, ranges, count[1], [](const range& r) { return std::size_t{(r.lo >> 11) & 0x7FFu}; });
-  pass(ranges, tmp, count[2], [](const range& r) { return std::size_t{r.lo >> 22}; });
-  pass(tmp, ranges, count[3], level_digit);
+  pass(a, b, count[1], [](const range& r) { return std::size_t{(r.lo >> 11) & 0x7FFu}; });
+  pass(b, a, count[2], [](const range& r) { return std::size_t{r.lo >> 22}; });
+  pass(a, b, count[3], level_digit);
+  return b;
 }
 
 }  // namespace
@@ -369,9 +396,63 @@ void interval_table<K>::fill_gaps(std::vector<segment>& top, const std::vector<s
 }
 
 template <class K>
-auto interval_table<K>::resolve(std::vector<tagged_range<K>> ranges, group_store& groups)
-    -> std::vector<segment> {
-  sort_ranges(ranges);
+range_list<K>::range_list(unsigned shards)
+    : chunks_(std::is_same_v<K, std::uint32_t> ? shards : 1) {
+  if (chunks_.empty()) chunks_.resize(1);
+}
+
+template <class K>
+void range_list<K>::add(unsigned shard, const tagged_range<K>& r) {
+  auto& list = chunks_[shard];
+  if (list.empty() || list.back().size() == chunk_ranges) list.emplace_back().reserve(chunk_ranges);
+  list.back().push_back(r);
+  ++size_;
+}
+
+template <class K>
+void range_list<K>::push(const tagged_range<K>& r) {
+  const auto n = static_cast<unsigned>(chunks_.size());
+  if constexpr (std::is_same_v<K, std::uint32_t>) {
+    // Shard s holds the keys k with k * n / 2^32 == s.
+    const auto shard_of = [n](std::uint32_t k) {
+      return static_cast<unsigned>((std::uint64_t{k} * n) >> 32);
+    };
+    const unsigned first = shard_of(r.lo);
+    const unsigned last = shard_of(r.hi);
+    if (first == last) {
+      add(first, r);
+      return;
+    }
+    const auto shard_lo = [n](unsigned s) {
+      return static_cast<std::uint32_t>(((std::uint64_t{s} << 32) + n - 1) / n);
+    };
+    for (unsigned s = first; s <= last; ++s) {
+      tagged_range<K> piece = r;
+      piece.lo = std::max(r.lo, shard_lo(s));
+      piece.hi = s + 1 < n ? std::min(r.hi, shard_lo(s + 1) - 1) : r.hi;
+      add(s, piece);
+    }
+  } else {
+    add(0, r);
+  }
+}
+
+template <class K>
+void range_list<K>::append(range_list&& later) {
+  for (std::size_t s = 0; s < chunks_.size() && s < later.chunks_.size(); ++s) {
+    for (auto& c : later.chunks_[s]) {
+      if (!c.empty()) chunks_[s].push_back(std::move(c));
+    }
+    later.chunks_[s].clear();
+  }
+  size_ += later.size_;
+  later.size_ = 0;
+}
+
+template <class K>
+auto interval_table<K>::resolve(std::vector<std::vector<tagged_range<K>>> chunks,
+                                group_store& groups) -> std::vector<segment> {
+  auto ranges = sort_ranges(std::move(chunks));
   std::vector<segment> merged;
   for (std::size_t i = 0; i < ranges.size();) {
     std::size_t j = i;
@@ -379,13 +460,15 @@ auto interval_table<K>::resolve(std::vector<tagged_range<K>> ranges, group_store
     auto segs = level_segments(std::span(ranges).subspan(i, j - i), groups);
     if (merged.empty()) {
       merged = std::move(segs);
+      // Room for the gaps the levels below fill, so fill_gaps does not move a million
+      // segments to grow them.
+      merged.reserve(merged.size() + 2 * (ranges.size() - j) + 16);
     } else {
       fill_gaps(merged, segs);
     }
     i = j;
   }
-  ranges.clear();
-  ranges.shrink_to_fit();
+  std::vector<tagged_range<K>>().swap(ranges);
 
   // Drop the exclusions and join neighbours of one group, in place.
   std::size_t kept = 0;
@@ -404,90 +487,56 @@ auto interval_table<K>::resolve(std::vector<tagged_range<K>> ranges, group_store
 }
 
 template <class K>
-auto interval_table<K>::resolve_sharded(std::vector<tagged_range<K>> ranges, unsigned threads,
-                                        group_store& groups) -> std::vector<segment> {
-  if constexpr (!std::is_same_v<K, std::uint32_t>) {  // IPv6 tables are built on one thread
-    (void)threads;
-    return resolve(std::move(ranges), groups);
+interval_table<K> interval_table<K>::build(const std::vector<tagged_range<K>>& ranges,
+                                           unsigned threads) {
+  range_list<K> list(std::clamp(threads, 1u, 64u));
+  for (const auto& r : ranges) list.push(r);
+  return build(std::move(list), threads);
+}
+
+template <class K>
+interval_table<K> interval_table<K>::build(range_list<K> ranges, unsigned threads) {
+  interval_table t;
+  std::vector<segment> clean;
+  const unsigned shards = ranges.shards();
+  if (shards == 1) {
+    clean = resolve(std::move(ranges.chunks_[0]), t.groups_);
   } else {
-    // Shard s holds the keys k with k * threads / 2^32 == s. What an address resolves to depends
-    // only on the ranges covering it, so a range crossing a shard's edge is cut there, each shard
-    // is resolved on its own thread with its own groups, and the pieces join again below.
-    const auto shard_of = [threads](std::uint32_t k) {
-      return static_cast<unsigned>((std::uint64_t{k} * threads) >> 32);
+    // What an address resolves to depends only on the ranges covering it, so each shard is
+    // resolved alone (on its own thread when the list is large), with its own groups; then the
+    // groups are interned again here and the pieces of ranges cut at the edges join again.
+    std::vector<std::vector<segment>> parts(shards);
+    std::vector<group_store> stores(shards);
+    const auto one = [&](unsigned s) {
+      parts[s] = resolve(std::move(ranges.chunks_[s]), stores[s]);
     };
-    const auto shard_lo = [threads](unsigned s) {
-      return static_cast<std::uint32_t>(((std::uint64_t{s} << 32) + threads - 1) / threads);
-    };
-    std::vector<std::vector<tagged_range<K>>> shards(threads);
-    {
-      std::vector<std::size_t> count(threads, 0);
-      for (const auto& r : ranges) {
-        for (unsigned s = shard_of(r.lo); s <= shard_of(r.hi); ++s) ++count[s];
-      }
-      for (unsigned s = 0; s < threads; ++s) shards[s].reserve(count[s]);
+    if (threads > 1 && ranges.size() >= parallel_min_ranges) {
+      run_on_threads(shards, one);
+    } else {
+      for (unsigned s = 0; s < shards; ++s) one(s);
     }
-    for (const auto& r : ranges) {
-      const unsigned first = shard_of(r.lo);
-      const unsigned last = shard_of(r.hi);
-      if (first == last) {
-        shards[first].push_back(r);
-        continue;
-      }
-      for (unsigned s = first; s <= last; ++s) {
-        tagged_range<K> piece = r;
-        piece.lo = std::max(r.lo, shard_lo(s));
-        piece.hi = s + 1 < threads ? std::min(r.hi, shard_lo(s + 1) - 1) : r.hi;
-        shards[s].push_back(piece);
-      }
-    }
-    std::vector<tagged_range<K>>().swap(ranges);
-
-    std::vector<std::vector<segment>> parts(threads);
-    std::vector<group_store> stores(threads);
-    run_on_threads(threads,
-                   [&](unsigned s) { parts[s] = resolve(std::move(shards[s]), stores[s]); });
-
     std::size_t total = 0;
     for (const auto& p : parts) total += p.size();
-    std::vector<segment> out;
-    out.reserve(total);
+    clean.reserve(total);
     std::vector<std::uint32_t> members;
-    for (unsigned s = 0; s < threads; ++s) {
+    for (unsigned s = 0; s < shards; ++s) {
       std::vector<std::uint32_t> global(stores[s].size());
       for (std::uint32_t g = 0; g < global.size(); ++g) {
         const auto values = stores[s].get(g);
         members.assign(values.begin(), values.end());
-        global[g] = groups.intern(members);
+        global[g] = t.groups_.intern(members);
       }
       for (segment seg : parts[s]) {
         seg.group = global[seg.group];
-        if (!out.empty() && out.back().group == seg.group && out.back().hi != traits::max() &&
-            traits::next(out.back().hi) == seg.lo) {
-          out.back().hi = seg.hi;  // a range cut at the shard's edge, or neighbours of one group
+        if (!clean.empty() && clean.back().group == seg.group && clean.back().hi != traits::max() &&
+            traits::next(clean.back().hi) == seg.lo) {
+          clean.back().hi = seg.hi;  // a range cut at the shard's edge
         } else {
-          out.push_back(seg);
+          clean.push_back(seg);
         }
       }
       std::vector<segment>().swap(parts[s]);
     }
-    return out;
-  }
-}
-
-template <class K>
-interval_table<K> interval_table<K>::build(std::vector<tagged_range<K>> ranges, unsigned threads) {
-  interval_table t;
-  std::vector<segment> clean;
-  if constexpr (std::is_same_v<K, std::uint32_t>) {
-    threads = std::clamp(threads, 1u, 16u);
-    if (threads > 1 && ranges.size() >= parallel_min_ranges) {
-      clean = resolve_sharded(std::move(ranges), threads, t.groups_);
-    } else {
-      clean = resolve(std::move(ranges), t.groups_);
-    }
-  } else {
-    clean = resolve(std::move(ranges), t.groups_);
   }
 
   std::size_t singles = 0;
@@ -522,6 +571,8 @@ interval_table<K> interval_table<K>::build(std::vector<tagged_range<K>> ranges, 
   return t;
 }
 
+template class range_list<std::uint32_t>;
+template class range_list<u128>;
 template class interval_table<std::uint32_t>;
 template class interval_table<u128>;
 

@@ -129,6 +129,38 @@ struct tagged_range {
   std::uint16_t level = 0;  // higher is more specific
 };
 
+template <class K>
+class interval_table;
+
+// The ranges a table is built from, kept in shards of the key space (IPv4: one shard per thread
+// that will build the table; a range crossing a shard's edge is cut there) and in chunks of
+// fixed size, so no vector doubles (and copies itself) while a big list is read, and the parts
+// of a parallel load are taken over without a copy. IPv6 lists have one shard.
+template <class K>
+class range_list {
+ public:
+  explicit range_list(unsigned shards = 1);
+  void push(const tagged_range<K>& r);
+  void append(range_list&& later);  // later's ranges after these (the same number of shards)
+  unsigned shards() const { return static_cast<unsigned>(chunks_.size()); }
+  std::size_t size() const { return size_; }
+  template <class F>
+  void update(F f) {  // f(tagged_range<K>&) on every range
+    for (auto& shard : chunks_) {
+      for (auto& c : shard) {
+        for (auto& r : c) f(r);
+      }
+    }
+  }
+
+ private:
+  friend class interval_table<K>;
+  static constexpr std::size_t chunk_ranges = std::size_t{1} << 16;  // 1 MiB of IPv4 ranges
+  void add(unsigned shard, const tagged_range<K>& r);
+  std::vector<std::vector<std::vector<tagged_range<K>>>> chunks_;  // [shard][chunk]
+  std::size_t size_ = 0;
+};
+
 // Groups of value indices, interned: group g is members[start[g] .. start[g + 1]).
 class group_store {
  public:
@@ -164,7 +196,8 @@ class interval_table {
   // IPv4 tables of parallel_min_ranges and more are built on up to `threads` threads, each
   // resolving a shard of the key space; the table is the same whatever the number.
   static constexpr std::size_t parallel_min_ranges = std::size_t{1} << 16;
-  static interval_table build(std::vector<tagged_range<K>> ranges, unsigned threads = 1);
+  static interval_table build(range_list<K> ranges, unsigned threads = 1);
+  static interval_table build(const std::vector<tagged_range<K>>& ranges, unsigned threads = 1);
 
   // The value group at key; empty when not listed.
   std::span<const std::uint32_t> find(K key) const {
@@ -234,9 +267,8 @@ class interval_table {
                                              group_store& groups);
   // The ranges as sorted disjoint segments, most specific level first at each address, the
   // exclusions dropped and neighbours of one group joined.
-  static std::vector<segment> resolve(std::vector<tagged_range<K>> ranges, group_store& groups);
-  static std::vector<segment> resolve_sharded(std::vector<tagged_range<K>> ranges, unsigned threads,
-                                              group_store& groups);
+  static std::vector<segment> resolve(std::vector<std::vector<tagged_range<K>>> chunks,
+                                      group_store& groups);
   // Adds to top (one level's segments) the parts of below's that top does not cover.
   static void fill_gaps(std::vector<segment>& top, const std::vector<segment>& below);
 
@@ -261,6 +293,8 @@ class interval_table {
 };
 
 // Template definitions (instantiated for std::uint32_t and u128 in intervals.cpp).
+extern template class range_list<std::uint32_t>;
+extern template class range_list<u128>;
 extern template class interval_table<std::uint32_t>;
 extern template class interval_table<u128>;
 

@@ -1,5 +1,6 @@
 // ip4set, ip4trie and ip4tset: builders and leaves (see sets.hpp).
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <unordered_set>
 
@@ -99,14 +100,14 @@ class ip4tset_leaf final : public leaf {
 // most specific boundary with an entry decides. Splitting the range the same way (as runs, not
 // one entry per address) gives the same answers.
 void expand_octet_levels(std::uint32_t lo, std::uint32_t hi, std::uint32_t value,
-                         std::vector<tagged_range<std::uint32_t>>& out) {
+                         range_list<std::uint32_t>& out) {
   std::uint64_t a = lo;
   std::uint64_t b = hi;
   auto emit = [&](int unit_bits, int level, std::uint64_t first, std::uint64_t last) {
     if (first > last) return;
     const auto from = static_cast<std::uint32_t>(first << unit_bits);
     const auto to = static_cast<std::uint32_t>(((last + 1) << unit_bits) - 1);
-    out.push_back({from, to, value, static_cast<std::uint16_t>(level)});
+    out.push({from, to, value, static_cast<std::uint16_t>(level)});
   };
   for (int bits = 0; bits < 24; bits += 8) {
     const int level = 32 - bits;
@@ -181,9 +182,9 @@ class ip4_builder final : public leaf_builder {
                  std::to_string(r->bits));
         return;
       }
-      ranges_.push_back({r->lo, r->hi, value, static_cast<std::uint16_t>(r->bits)});
+      ranges(ctx).push({r->lo, r->hi, value, static_cast<std::uint16_t>(r->bits)});
     } else {
-      expand_octet_levels(r->lo, r->hi, value, ranges_);
+      expand_octet_levels(r->lo, r->hi, value, ranges(ctx));
     }
   }
 
@@ -196,33 +197,42 @@ class ip4_builder final : public leaf_builder {
 
   void absorb(leaf_builder& part) override {
     auto& p = static_cast<ip4_builder&>(part);
+    if (!p.ranges_) return;
     if (p.used_default_) {
       // The part's valued entries all took the default (a fork gives up at an entry with its
       // own value), interned here as the first of them would have interned it.
       const std::uint32_t v = values_.intern(default_a_, default_txt_);
-      for (auto& r : p.ranges_) {
+      p.ranges_->update([v](tagged_range<std::uint32_t>& r) {
         if (r.value != excluded_value) r.value = v;
-      }
+      });
     }
-    if (ranges_.empty()) {
+    if (!ranges_) {
       ranges_ = std::move(p.ranges_);
     } else {
-      ranges_.insert(ranges_.end(), p.ranges_.begin(), p.ranges_.end());
+      ranges_->append(std::move(*p.ranges_));
     }
-    std::vector<tagged_range<std::uint32_t>>().swap(p.ranges_);
+    p.ranges_.reset();
   }
 
   std::shared_ptr<const leaf> finish(line_context& ctx) override {
     const std::uint32_t def = first_default();
     values_.finalize(subst);
     prefixes_.clear();
-    auto table = table4::build(std::move(ranges_), thread_count(ctx.options()));
+    auto table = table4::build(ranges_ ? std::move(*ranges_) : range_list<std::uint32_t>(),
+                               thread_count(ctx.options()));
+    ranges_.reset();
     return std::make_shared<ip4_leaf>(type(), std::move(values_), def, ttl,
                                       ctx.options().rfc5782_test_points, std::move(table));
   }
 
  private:
-  std::vector<tagged_range<std::uint32_t>> ranges_;
+  // In as many shards as the load has threads (the options are the same for every fork).
+  range_list<std::uint32_t>& ranges(line_context& ctx) {
+    if (!ranges_) ranges_.emplace(thread_count(ctx.options()));
+    return *ranges_;
+  }
+
+  std::optional<range_list<std::uint32_t>> ranges_;
   std::unordered_set<std::uint64_t> prefixes_;  // ip4trie: seen (address, bits)
 };
 
