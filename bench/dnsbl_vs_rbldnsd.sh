@@ -10,7 +10,9 @@
 # machine's cores), time from exec to the first answer, RSS while serving (VmRSS after the run)
 # and peak RSS (VmHWM, loads and the reload included), and the queries lost or
 # answered SERVFAIL by a RELOAD_QPS-paced dnsperf run during which the data file is replaced
-# (written aside, renamed into place) and SIGHUP is sent.
+# (written aside, renamed into place) and SIGHUP is sent. Before that, a load-time table: the
+# median time to the first answer over LOAD_ROUNDS starts of rbldnsd, of mxguard parsing on one
+# thread ([dnsbld] load_threads = 1) and of mxguard as it starts by default (one per core).
 #
 # rbldnsd runs as Debian runs it, plus -f (keep answering from a forked child while reloading,
 # its best case for reloads): rbldnsd -n -f -b 127.0.0.1/PORT -r WORK -w / ZONE:TYPE:FILE.
@@ -19,7 +21,8 @@
 #
 # Usage: bench/dnsbl_vs_rbldnsd.sh [a|b|all]   (run as root: rbldnsd chroots)
 # Environment: MXGUARD_BIN (build/mxguard), WORK (/tmp/mxguard-dnsbl-bench), DURATION (20),
-#   RELOAD_QPS (20000), RELOAD_SECONDS (15), CLIENTS (dnsperf -c, 4), OUTSTANDING (dnsperf -q, 200).
+#   RELOAD_QPS (20000), RELOAD_SECONDS (15), CLIENTS (dnsperf -c, 4), OUTSTANDING (dnsperf -q, 200),
+#   LOAD_ROUNDS (5: starts of each server for the load-time table).
 # Loopback only. The data files (about 200 MB) stay in WORK for the next run.
 set -euo pipefail
 
@@ -29,6 +32,7 @@ DURATION=${DURATION:-20}
 RELOAD_QPS=${RELOAD_QPS:-20000}
 RELOAD_SECONDS=${RELOAD_SECONDS:-15}
 CLIENTS=${CLIENTS:-4}
+LOAD_ROUNDS=${LOAD_ROUNDS:-5}
 OUTSTANDING=${OUTSTANDING:-200}
 WHICH=${1:-all}
 ZONE=bl.bench.test
@@ -124,26 +128,33 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 peak_rss_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
-# Seconds from now until 127.0.0.1:$1 answers $2 (polling every 5 ms), at most 300 s.
-first_answer() {
-  python3 - "$1" "$2" "$3" <<'EOF'
-import socket, struct, sys, time
-port, name, t0 = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+# Starts a server (the command after --, in WORK, output to LOG) and polls 127.0.0.1:PORT with
+# an A query for NAME every 2 ms until it answers; prints "SECONDS PID". The clock starts when
+# the server is started, after the poller's own start, so neither server is charged for it.
+# The server is not this script's child afterwards: stop_server waits for it by polling.
+launch() {  # port name log -- command...
+  python3 - "$@" <<'EOF'
+import socket, struct, subprocess, sys, time
+port, name, log = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+cmd = sys.argv[5:]
 q = struct.pack(">HHHHHH", 0x1234, 0, 1, 0, 0, 0)
 for label in name.split("."):
     q += bytes([len(label)]) + label.encode()
 q += b"\0" + struct.pack(">HH", 1, 1)
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.settimeout(0.005)
-while time.time() - t0 < 300:
+s.settimeout(0.002)
+out = open(log, "w")
+t0 = time.time()
+p = subprocess.Popen(cmd, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
+while time.time() - t0 < 300 and p.poll() is None:
     try:
         s.sendto(q, ("127.0.0.1", port))
         if s.recv(512)[:2] == b"\x12\x34":
-            print(f"{time.time() - t0:.2f}")
+            print(f"{time.time() - t0:.3f} {p.pid}")
             sys.exit(0)
     except OSError:
         pass
-print("timeout")
+print(f"timeout {p.pid}")
 EOF
 }
 
@@ -160,23 +171,56 @@ perf() {
       END {printf "%s %s %s %s\n", completed, qps, lost, servfail + 0}'
 }
 
-start_server() {  # server port type file -> pid in $PID, start time in $T0
-  local server=$1 port=$2 type=$3 file=$4
-  T0=$(date +%s.%N)
+# server port type file name [load_threads] -> pid in $PID, seconds to the first answer to an
+# A query for name in $FIRST. mxguard's load_threads defaults to one per core; a number is
+# given through a one-line config.
+start_server() {
+  local server=$1 port=$2 type=$3 file=$4 name=$5 threads=${6:-}
+  local config=()
+  if [ -n "$threads" ]; then
+    printf '[dnsbld]\nload_threads = %s\n' "$threads" >"$WORK/threads-$threads.toml"
+    chmod 644 "$WORK/threads-$threads.toml"
+    config=(--config "$WORK/threads-$threads.toml")
+  fi
+  local cmd
   if [ "$server" = rbldnsd ]; then
-    rbldnsd -n -f -b "127.0.0.1/$port" -r "$WORK" -w / "$ZONE:$type:$file" \
-      >"$WORK/rbldnsd.log" 2>&1 &
+    cmd=(rbldnsd -n -f -b "127.0.0.1/$port" -r "$WORK" -w / "$ZONE:$type:$file")
   else
     # Unprivileged (as after its own privilege drop): started as root, serve wants [service] user.
-    (cd "$WORK" && exec setpriv --reuid=65534 --regid=65534 --clear-groups "$BIN" serve \
-      --dnsbl "$ZONE:$type:$file" --dnsbl-listen "127.0.0.1:$port") >"$WORK/mxguard.log" 2>&1 &
+    cmd=(setpriv --reuid=65534 --regid=65534 --clear-groups "$BIN" serve "${config[@]}"
+      --dnsbl "$ZONE:$type:$WORK/$file" --dnsbl-listen "127.0.0.1:$port")
   fi
-  PID=$!
+  read -r FIRST PID < <(cd "$WORK" && launch "$port" "$name" "$WORK/$server.log" -- "${cmd[@]}")
 }
 
 stop_server() {
   kill -TERM "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
+  while kill -0 "$1" 2>/dev/null; do sleep 0.05; done
+}
+
+# Time to the first answer only, LOAD_ROUNDS starts of each server, interleaved; the median.
+load_times() {  # set type file
+  local set=$1 type=$2 file=$3 listed
+  listed=$(awk 'NR==1 {n=$1; printf "%d.%d.%d.%d", n%256, int(n/256)%256, int(n/65536)%256, int(n/16777216)}' "$WORK/$set.listed")
+  local rbl=() one=() all=()
+  for _ in $(seq "$LOAD_ROUNDS"); do
+    start_server rbldnsd 15354 "$type" "$file" "$listed.$ZONE"
+    rbl+=("$FIRST")
+    stop_server "$PID"
+    start_server mxguard 15353 "$type" "$file" "$listed.$ZONE" 1
+    one+=("$FIRST")
+    stop_server "$PID"
+    start_server mxguard 15353 "$type" "$file" "$listed.$ZONE"
+    all+=("$FIRST")
+    stop_server "$PID"
+  done
+  median() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+  local r o a
+  r=$(median "${rbl[@]}")
+  o=$(median "${one[@]}")
+  a=$(median "${all[@]}")
+  printf "| %s | %s | %s (%.2fx) | %s (%.2fx) | %s |\n" "$set" "$r" "$o" "$(awk -v x="$o" -v y="$r" 'BEGIN {print x / y}')" \
+    "$a" "$(awk -v x="$a" -v y="$r" 'BEGIN {print x / y}')" "${all[*]}"
 }
 
 run_one() {  # set server type file queries port
@@ -184,9 +228,8 @@ run_one() {  # set server type file queries port
   local listed
   listed=$(awk 'NR==1 {n=$1; printf "%d.%d.%d.%d", n%256, int(n/256)%256, int(n/65536)%256, int(n/16777216)}' "$WORK/$set.listed")
   cp "$WORK/$file" "$WORK/live-$file"
-  start_server "$server" "$port" "$type" "live-$file"
-  local first
-  first=$(first_answer "$port" "$listed.$ZONE" "$T0")
+  start_server "$server" "$port" "$type" "live-$file" "$listed.$ZONE"
+  local first=$FIRST
   local c0 c1
   c0=$(cpu_ticks "$PID")
   read -r completed qps lost servfail < <(perf "$port" "$WORK/$qfile" "$DURATION")
@@ -215,6 +258,13 @@ run_one() {  # set server type file queries port
     "$((r_lost + r_servfail))" "$r_completed"
 }
 
+echo "Time to the first answer (data load included), median of $LOAD_ROUNDS starts each, in seconds:"
+echo
+echo "| data | rbldnsd | mxguard, load_threads = 1 | mxguard, load_threads = $(nproc) (default) | mxguard default, every start |"
+echo "|---|---|---|---|---|"
+if [ "$WHICH" = a ] || [ "$WHICH" = all ]; then load_times a ip4set a.txt; fi
+if [ "$WHICH" = b ] || [ "$WHICH" = all ]; then load_times b ip4tset b.txt; fi
+echo
 echo "| data | server | queries/s | server CPU us/query | first answer (s) | RSS serving (MiB) | peak RSS (MiB) | queries completed | lost + SERVFAIL during reload |"
 echo "|---|---|---|---|---|---|---|---|---|"
 if [ "$WHICH" = a ] || [ "$WHICH" = all ]; then

@@ -222,9 +222,12 @@ int run_serve(const serve_options& opts) {
     dnsbl.plan = std::move(*plan);
     // A load's large temporary vectors (chunks, sort buffers) then come from the heap rather
     // than a fresh mmap each, so memory one step frees is reused by the next instead of being
-    // unmapped and faulted in again; the trim after each load gives back what is left.
+    // unmapped and faulted in again; the trim after each load gives back what is left. One
+    // arena: the loader's threads allocate a few dozen blocks a load, and malloc_trim gives
+    // back the free top of the main arena only (a thread's arena kept ~10 MiB after a load).
     ::mallopt(M_MMAP_THRESHOLD, 32 << 20);
     ::mallopt(M_TRIM_THRESHOLD, 512 << 20);
+    ::mallopt(M_ARENA_MAX, 1);
     const auto t0 = clock_type::now();
     dnsbl.stamps = stamp_files(dnsbl.plan);
     auto loaded = load_dnsbl(dnsbl.plan);
