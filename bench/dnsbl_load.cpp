@@ -6,6 +6,9 @@
 //   g++ -O2 -std=c++20 -Isrc bench/dnsbl_load.cpp BUILD/libmx_dnsbl.a BUILD/libmx_dns.a
 //       BUILD/libmx_core.a -lfmt -lpthread -o dnsbl_load
 // Usage: dnsbl_load TYPE:FILE[,FILE] THREADS [ROUNDS]
+// malloc is tuned as `mxguard serve` tunes it before its first load (src/cli/serve.cpp).
+#include <malloc.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -26,6 +29,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", spec.error().c_str());
     return 2;
   }
+  ::mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  ::mallopt(M_TRIM_THRESHOLD, 512 << 20);
+  ::mallopt(M_ARENA_MAX, 1);
   mx::dnsbl::load_options opts;
   opts.threads = static_cast<unsigned>(std::strtoul(argv[2], nullptr, 10));
   const int rounds = argc > 3 ? std::atoi(argv[3]) : 5;
