@@ -15,6 +15,7 @@ void line_context::warn(std::string message) {
 void leaf_builder::start_file() {
   default_a_ = default_a_value;
   default_txt_.clear();
+  default_index_ = no_index;
 }
 
 void leaf_builder::default_line(std::string_view s, line_context& ctx) {
@@ -28,6 +29,7 @@ void leaf_builder::default_line(std::string_view s, line_context& ctx) {
   // A default line's own defaults are the global ones: 127.0.0.2 and no TXT.
   default_a_ = v->has_a ? v->a : default_a_value;
   default_txt_ = v->txt_from_default ? std::string() : std::string(v->txt);
+  default_index_ = no_index;
   if (!default_seen_) {
     default_seen_ = true;
     first_default_a_ = default_a_;
@@ -41,7 +43,7 @@ std::optional<std::uint32_t> leaf_builder::entry_value(std::string_view rest, li
       used_default_ = true;
       return 0;  // a placeholder: absorb() puts the default value in scope there
     }
-    return values_.intern(default_a_, default_txt_);
+    return default_value_index();
   }
   if (speculative_) {  // the value's index depends on the values interned before it
     aborted_ = true;
@@ -57,6 +59,11 @@ std::optional<std::uint32_t> leaf_builder::entry_value(std::string_view rest, li
   const std::uint32_t a = v->has_a ? v->a : default_a_;
   if (v->txt_from_default) return values_.intern(a, default_txt_);
   return values_.intern(a, v->txt);
+}
+
+std::uint32_t leaf_builder::default_value_index() {
+  if (default_index_ == no_index) default_index_ = values_.intern(default_a_, default_txt_);
+  return default_index_;
 }
 
 std::uint32_t leaf_builder::first_default() {

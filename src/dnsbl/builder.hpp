@@ -59,6 +59,7 @@ class leaf_builder {
   virtual std::shared_ptr<const leaf> finish(line_context& ctx) = 0;
 
   dataset_type type() const { return type_; }
+  static constexpr std::uint32_t no_index = 0xFFFFFFFFu;
   std::uint32_t ttl = 0;
   substitutions subst;
 
@@ -82,10 +83,13 @@ class leaf_builder {
   std::optional<std::uint32_t> entry_value(std::string_view rest, line_context& ctx);
   // The value test points get: the first default line of the dataset, else 127.0.0.2.
   std::uint32_t first_default();
+  // The default value in scope, interned once per default line (not once per entry).
+  std::uint32_t default_value_index();
 
   value_pool values_;
   std::uint32_t default_a_ = default_a_value;
   std::string default_txt_;
+  std::uint32_t default_index_ = no_index;  // default_value_index(), once interned
   bool default_seen_ = false;
   std::uint32_t first_default_a_ = default_a_value;
   std::string first_default_txt_;

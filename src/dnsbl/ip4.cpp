@@ -201,7 +201,7 @@ class ip4_builder final : public leaf_builder {
     if (p.used_default_) {
       // The part's valued entries all took the default (a fork gives up at an entry with its
       // own value), interned here as the first of them would have interned it.
-      const std::uint32_t v = values_.intern(default_a_, default_txt_);
+      const std::uint32_t v = default_value_index();
       p.ranges_->update([v](tagged_range<std::uint32_t>& r) {
         if (r.value != excluded_value) r.value = v;
       });
