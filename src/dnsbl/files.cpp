@@ -140,6 +140,7 @@ struct part_job {
   std::uint64_t begin = 0;
   std::uint64_t end = 0;
   std::thread thread;
+  bool failed = false;  // an exception (no memory): the loader parses the whole part
 };
 
 void parse_part(int fd, part_job& job) noexcept {
@@ -148,9 +149,23 @@ void parse_part(int fd, part_job& job) noexcept {
     const int err = read_range(fd, job.begin, job.end, buf,
                                [&](std::string_view text) { return job.part->feed(text); });
     if (err == 0) job.part->end();
-  } catch (...) {  // NOLINT(bugprone-empty-catch): the loader redoes what is left
+  } catch (...) {
+    job.failed = true;
   }
 }
+
+// Joins the parts' threads however the loader leaves (an exception included).
+struct join_all {
+  explicit join_all(std::vector<part_job>& j) : jobs(j) {}
+  std::vector<part_job>& jobs;
+  join_all(const join_all&) = delete;
+  join_all& operator=(const join_all&) = delete;
+  ~join_all() {
+    for (auto& job : jobs) {
+      if (job.thread.joinable()) job.thread.join();
+    }
+  }
+};
 
 }  // namespace
 
@@ -184,6 +199,7 @@ mx::expected<load_result, load_error> load_dataset_files(dataset_type type,
       if (!part) break;
       jobs.push_back({std::move(part), at[k], at[k + 1], {}});
     }
+    const join_all joiner{jobs};
     for (auto& job : jobs) {
       try {
         job.thread = std::thread(parse_part, fd.get(), std::ref(job));
@@ -209,14 +225,15 @@ mx::expected<load_result, load_error> load_dataset_files(dataset_type type,
     for (auto& job : jobs) {
       if (job.thread.joinable()) job.thread.join();
     }
-    if (gzip)
+    if (gzip) {
       return mx::unexpected(file_error(path, "gzip-compressed data files are not supported"));
+    }
     // Each part in order: what its thread parsed, then the rest of it here.
     for (auto& job : jobs) {
       if (err != 0) break;
       // (A part whose thread did not start has parsed nothing: stopped_at() is 0.)
       std::uint64_t from = job.begin;
-      if (loader.absorb(*job.part)) from += job.part->stopped_at();
+      if (!job.failed && loader.absorb(*job.part)) from += job.part->stopped_at();
       job.part.reset();  // its memory is the loader's now, or garbage
       err = read_range(fd.get(), from, job.end, buf,
                        [&](std::string_view text) { return loader.feed(text); });

@@ -154,6 +154,29 @@ TEST(parallel_load, warnings_keep_their_lines) {
   }
 }
 
+// Errors found while the other parts are being parsed still end the load, as on one thread.
+TEST(parallel_load, errors_end_the_load) {
+  temp_dir dir;
+  std::string lines;
+  for (int i = 0; i < 2000; ++i) lines += ip(0x0A000000u + static_cast<std::uint32_t>(i)) + "\n";
+  const auto gz = dir.write("gz", std::string("\x1f\x8b\x08\x00\n", 5) + lines);
+  // In the second half: a thread stops at it, the loader meets it when it takes the part over.
+  const auto future = dir.write("future", lines + "$TIMESTAMP 2030:01:01\n" + lines);
+  for (const unsigned threads : {1u, 2u, 4u}) {
+    load_options o;
+    o.threads = threads;
+    o.min_bytes_per_thread = 1;
+    o.now = 1700000000;
+    const auto a = load_dataset_files(dataset_type::ip4set, std::vector<std::string>{gz}, o);
+    ASSERT_FALSE(a) << threads;
+    EXPECT_EQ(to_string(a.error()), gz + ": gzip-compressed data files are not supported");
+    const auto b = load_dataset_files(dataset_type::ip4set, std::vector<std::string>{future}, o);
+    ASSERT_FALSE(b) << threads;
+    EXPECT_NE(to_string(b.error()).find(future + ":2001: data timestamp is"), std::string::npos)
+        << to_string(b.error());
+  }
+}
+
 // The steps load_dataset_files takes, one by one: a part parsed without the state before it,
 // then absorbed, must take the default value in scope where it is absorbed.
 struct part_case {
