@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <functional>
@@ -106,16 +107,16 @@ int read_range(int fd, std::uint64_t begin, std::uint64_t end, std::vector<char>
 // Where the file's parts begin, at line starts after size * k / n; the last entry is size.
 std::vector<std::uint64_t> split_points(int fd, std::uint64_t size, unsigned n) {
   std::vector<std::uint64_t> at{0};
-  char window[4096];
+  std::array<char, 4096> window{};
   for (unsigned k = 1; k < n; ++k) {
     std::uint64_t pos = std::max(at.back(), size * k / n);
     std::uint64_t found = size;
     while (pos < size) {
-      const ssize_t got = ::pread(fd, window, sizeof window, static_cast<off_t>(pos));
+      const ssize_t got = ::pread(fd, window.data(), window.size(), static_cast<off_t>(pos));
       if (got <= 0) break;
-      const void* nl = std::memchr(window, '\n', static_cast<std::size_t>(got));
+      const void* nl = std::memchr(window.data(), '\n', static_cast<std::size_t>(got));
       if (nl != nullptr) {
-        found = pos + static_cast<std::uint64_t>(static_cast<const char*>(nl) - window) + 1;
+        found = pos + static_cast<std::uint64_t>(static_cast<const char*>(nl) - window.data()) + 1;
         break;
       }
       pos += static_cast<std::uint64_t>(got);
