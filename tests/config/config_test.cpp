@@ -100,6 +100,7 @@ TEST(ConfigDefaults, EmptySectionsGiveEveryDefault) {
       {"dnsbld", R"(test_points = true)"},
       {"dnsbld", R"(accept_host_bits = false)"},
       {"dnsbld", R"(check_interval = 1)"},
+      {"dnsbld", R"(load_threads = 0)"},
   };
   // [tls] cert and key and [auth] passwd_file have no useful default: their sections need them,
   // so they are set here (and excluded from the count below).
@@ -596,6 +597,9 @@ TEST(ConfigLoad, EveryOptionsBounds) {
       {"check_interval", "0", true, "dnsbld"},
       {"check_interval", "3600", true, "dnsbld"},
       {"check_interval", "3601", false, "dnsbld"},
+      {"load_threads", "0", true, "dnsbld"},
+      {"load_threads", "64", true, "dnsbld"},
+      {"load_threads", "65", false, "dnsbld"},
       {"dnsbl_threshold", "1", true},
       {"dnsbl_threshold", "1000000", true},
       {"dnsbl_threshold", "1000001", false},
