@@ -40,14 +40,13 @@ void leaf_builder::default_line(std::string_view s, line_context& ctx) {
 std::optional<std::uint32_t> leaf_builder::entry_value(std::string_view rest, line_context& ctx) {
   if (rest.empty() || text::is_comment(rest.front())) {
     if (speculative_) {
-      used_default_ = true;
-      return 0;  // a placeholder: absorb() puts the default value in scope there
+      if (!used_default_) {
+        used_default_ = true;
+        first_use_.push_back(fork_default);
+      }
+      return fork_default;  // a placeholder: absorb() puts the default value in scope there
     }
     return default_value_index();
-  }
-  if (speculative_) {  // the value's index depends on the values interned before it
-    aborted_ = true;
-    return std::nullopt;
   }
   text::value_error err{};
   const auto v = text::parse_value(rest, err);
@@ -55,10 +54,33 @@ std::optional<std::uint32_t> leaf_builder::entry_value(std::string_view rest, li
     ctx.warn(err == text::value_error::bad_a ? "invalid A RR" : "unrecognized value for an entry");
     return std::nullopt;
   }
+  if (speculative_ && (!v->has_a || v->txt_from_default)) {
+    aborted_ = true;  // the value borrows from the default in scope, unknown to a fork
+    return std::nullopt;
+  }
   if (v->truncated) ctx.warn("TXT RR truncated to 255 bytes");
   const std::uint32_t a = v->has_a ? v->a : default_a_;
+  if (speculative_) {
+    const std::size_t before = values_.size();
+    const std::uint32_t i = values_.intern(a, v->txt);
+    if (values_.size() > before) first_use_.push_back(i);
+    return i;
+  }
   if (v->txt_from_default) return values_.intern(a, default_txt_);
   return values_.intern(a, v->txt);
+}
+
+leaf_builder::value_map leaf_builder::take_values(const leaf_builder& part) {
+  value_map m;
+  m.own.resize(part.values_.size(), no_index);
+  for (const std::uint32_t i : part.first_use_) {
+    if (i == fork_default) {
+      m.def = default_value_index();
+    } else {
+      m.own[i] = values_.intern(part.values_.raw_a(i), part.values_.raw_txt(i));
+    }
+  }
+  return m;
 }
 
 std::uint32_t leaf_builder::default_value_index() {

@@ -64,13 +64,14 @@ class leaf_builder {
   substitutions subst;
 
   // Parallel loading (files.cpp splits a large file at line boundaries and parses the parts on
-  // other threads). A fork parses one part without the state the lines before it set: it gives
-  // up (aborted()) at anything whose meaning depends on that state, e.g. an entry with its own
-  // value (whose index depends on the values interned before it); entries with the default value
-  // get a placeholder. absorb() then appends a fork's entries as if this builder had parsed
-  // those lines, filling in the default value in scope here, so the result is the same as a
-  // sequential load. nullptr: this type cannot fork (e.g. ip4trie, whose duplicate check spans
-  // the whole dataset).
+  // other threads). A fork parses one part without the state the lines before it set: entries
+  // taking the default value get a placeholder, entries with a value of their own (A and TXT
+  // both given) are interned in the fork's own pool, and it gives up (aborted()) at an entry
+  // whose value borrows the default's A or TXT. absorb() then appends a fork's entries as if this
+  // builder had parsed those lines: the fork's values are interned here in the order its lines
+  // first used them (the default in scope here in the placeholder's place), so the value indices
+  // and the result are those of a sequential load. nullptr: this type cannot fork (e.g. ip4trie,
+  // whose duplicate check spans the whole dataset).
   virtual std::unique_ptr<leaf_builder> fork() const { return nullptr; }
   virtual void absorb(leaf_builder& part) { (void)part; }
   bool aborted() const { return aborted_; }
@@ -86,6 +87,16 @@ class leaf_builder {
   // The default value in scope, interned once per default line (not once per entry).
   std::uint32_t default_value_index();
 
+  // A fork's placeholder for the default value in scope where it is absorbed.
+  static constexpr std::uint32_t fork_default = 0xFFFFFFFEu;
+  // How a fork's value indices become this builder's (see absorb()).
+  struct value_map {
+    std::vector<std::uint32_t> own;  // the fork's pool index -> index here
+    std::uint32_t def = no_index;    // fork_default -> index here
+    std::uint32_t operator()(std::uint32_t v) const { return v == fork_default ? def : own[v]; }
+  };
+  value_map take_values(const leaf_builder& part);
+
   value_pool values_;
   std::uint32_t default_a_ = default_a_value;
   std::string default_txt_;
@@ -93,9 +104,11 @@ class leaf_builder {
   bool default_seen_ = false;
   std::uint32_t first_default_a_ = default_a_value;
   std::string first_default_txt_;
-  bool speculative_ = false;   // a fork (see fork())
-  bool aborted_ = false;       // a fork met a line it cannot parse without the state
-  bool used_default_ = false;  // a fork: some entry took the default value (placeholder 0)
+  bool speculative_ = false;  // a fork (see fork())
+  bool aborted_ = false;      // a fork met a line it cannot parse without the state
+  // A fork: its pool's indices in the order its lines first used them, fork_default included.
+  std::vector<std::uint32_t> first_use_;
+  bool used_default_ = false;  // a fork: first_use_ holds fork_default
 
  private:
   dataset_type type_;

@@ -197,15 +197,11 @@ class ip4_builder final : public leaf_builder {
 
   void absorb(leaf_builder& part) override {
     auto& p = static_cast<ip4_builder&>(part);
+    const value_map m = take_values(p);
     if (!p.ranges_) return;
-    if (p.used_default_) {
-      // The part's valued entries all took the default (a fork gives up at an entry with its
-      // own value), interned here as the first of them would have interned it.
-      const std::uint32_t v = default_value_index();
-      p.ranges_->update([v](tagged_range<std::uint32_t>& r) {
-        if (r.value != excluded_value) r.value = v;
-      });
-    }
+    p.ranges_->update([&m](tagged_range<std::uint32_t>& r) {
+      if (r.value != excluded_value) r.value = m(r.value);
+    });
     if (!ranges_) {
       ranges_ = std::move(p.ranges_);
     } else {

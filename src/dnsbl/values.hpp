@@ -46,6 +46,10 @@ class value_pool {
   std::uint32_t intern(std::uint32_t a, std::string_view raw_txt);
   std::size_t size() const { return raw_.empty() ? values_.size() : raw_.size(); }
 
+  // What was interned at i, before finalize().
+  std::uint32_t raw_a(std::uint32_t i) const { return raw_[i].a; }
+  std::string_view raw_txt(std::uint32_t i) const { return raw_[i].txt; }
+
   // Expands every raw template with the dataset's variables (once, at the end of loading).
   void finalize(const substitutions& subst);
 

@@ -189,7 +189,7 @@ struct part_case {
   std::string want;  // listed ranges with their values, "lo-hi=A/TXT ..."
 };
 
-std::string runs(const load_result& r) {
+std::string runs(const load_result& r, bool indices = false) {
   std::string out;
   const leaf& l = *r.data->bindings.at(0).set;
   walk_cursor c;
@@ -199,6 +199,7 @@ std::string runs(const load_result& r) {
            ip(static_cast<std::uint32_t>(run.hi.lo)) + "=";
     for (const auto v : run.values) {
       const auto& val = l.values().at(v);
+      if (indices) out += std::to_string(v) + ":";
       out += ip(val.a) + "/" + std::string(l.values().final_template(val));
     }
     out += " ";
@@ -221,8 +222,24 @@ TEST(parallel_load, part_takes_the_default_in_scope) {
       {"stops at a default line", dataset_type::ip4set, ":127.0.0.5:five\n",
        "2.2.2.2\n:127.0.0.6:six\n3.3.3.3\n", 8, true,
        "2.2.2.2-2.2.2.2=127.0.0.5/five 3.3.3.3-3.3.3.3=127.0.0.6/six "},
-      {"stops at an own value", dataset_type::ip4set, "", "2.2.2.2\n3.3.3.3 :127.0.0.7:\n", 8, true,
-       "2.2.2.2-2.2.2.2=127.0.0.2/ 3.3.3.3-3.3.3.3=127.0.0.7/ "},
+      {"own values, the default between them", dataset_type::ip4set,
+       ":127.0.0.5:five\n1.1.1.1 :127.0.0.9:b\n",
+       "2.2.2.2 :127.0.0.8:a\n3.3.3.3\n4.4.4.4 :127.0.0.9:b\n5.5.5.5 :8:a\n6.6.6.6 :127.0.0.7:\n",
+       83, true,
+       "1.1.1.1-1.1.1.1=127.0.0.9/b 2.2.2.2-2.2.2.2=127.0.0.8/a 3.3.3.3-3.3.3.3=127.0.0.5/five "
+       "4.4.4.4-4.4.4.4=127.0.0.9/b 5.5.5.5-5.5.5.5=127.0.0.8/a 6.6.6.6-6.6.6.6=127.0.0.7/ "},
+      {"the default first, then a new value of its own", dataset_type::ip4set, ":127.0.0.5:five\n",
+       "3.3.3.3\n2.2.2.2 :127.0.0.8:a\n", 29, true,
+       "2.2.2.2-2.2.2.2=127.0.0.8/a 3.3.3.3-3.3.3.3=127.0.0.5/five "},
+      {"stops at a value without A", dataset_type::ip4set, ":127.0.0.5:five\n",
+       "2.2.2.2\n3.3.3.3 own text\n4.4.4.4\n", 8, true,
+       "2.2.2.2-2.2.2.2=127.0.0.5/five 3.3.3.3-3.3.3.3=127.0.0.5/own text "
+       "4.4.4.4-4.4.4.4=127.0.0.5/five "},
+      {"stops at a value with the default TXT", dataset_type::ip4set, ":127.0.0.5:five\n",
+       "2.2.2.2 :127.0.0.8:a\n3.3.3.3 :127.0.0.6\n", 21, true,
+       "2.2.2.2-2.2.2.2=127.0.0.8/a 3.3.3.3-3.3.3.3=127.0.0.6/five "},
+      {"an invalid value is a warning, not a stop", dataset_type::ip4set, "",
+       "2.2.2.2 :300.1.1.1:x\n3.3.3.3\n", 29, true, "3.3.3.3-3.3.3.3=127.0.0.2/ "},
       {"stops at a $ line", dataset_type::ip4set, "", "2.2.2.2\n# c\n$TTL 60\n3.3.3.3\n", 12, true,
        "2.2.2.2-2.2.2.2=127.0.0.2/ 3.3.3.3-3.3.3.3=127.0.0.2/ "},
       {"$MAXRANGE4 before: parsed again", dataset_type::ip4set, "$MAXRANGE4 256\n",
@@ -247,6 +264,11 @@ TEST(parallel_load, part_takes_the_default_in_scope) {
     auto r = loader.finish();
     ASSERT_TRUE(r) << c.what;
     EXPECT_EQ(runs(*r), c.want) << c.what;
+    // And the value indices (the order values were first used) are a sequential load's.
+    const std::vector<source_text> whole = {{"f", c.before + c.part, 0}};
+    const auto seq = load_dataset(c.type, whole);
+    ASSERT_TRUE(seq) << c.what;
+    EXPECT_EQ(runs(*r, true), runs(*seq, true)) << c.what;
   }
 }
 

@@ -1154,3 +1154,114 @@ def test_axfr_pipelined_with_queries(axfr_server):
             soas += sum(1 for rrset in m.answer if rrset.rdtype == dns.rdatatype.SOA)
         last = read_tcp_message(sock)
         assert last.id == qs[2].id and last.rcode() == dns.rcode.NXDOMAIN
+
+
+# ---- parallel loading of large files (load_threads) ----
+
+def big_ip4set(rnd, lines):
+    """An ip4set file of about 16 octets a line with everything a parallel load must get right:
+    entries with values of their own (a thread interns them in its own pool, the loader in
+    first-use order), exclusions, CIDRs and ranges, and a few lines a thread must stop at (a
+    default line, $TTL, a value borrowing the default's A), after which the loader takes over.
+    Returns the text, addresses listed with the default value, and those with their own."""
+    out = [SOA, ":127.0.0.2:Listed $\n"]
+    listed = []
+    own = []
+    # Two stops in the first quarter (read by the loader itself), one near the end (a thread
+    # stops there, after parsing most of its part).
+    at = rnd.sample(range(lines // 4), 2) + [lines - rnd.randrange(1, lines // 20)]
+    stops = {i: kind for kind, i in enumerate(at)}
+    for i in range(lines):
+        a = rand_ip4(rnd)
+        if i in stops:
+            out.append([f":127.0.0.{rnd.randrange(3, 9)}:default {i} $\n", "$TTL 600\n",
+                        f"{a} borrowed A {i}\n"][stops[i]])
+            continue
+        k = rnd.randrange(1000)
+        if k < 5:
+            out.append(f"{a} :127.0.0.{rnd.randrange(10, 20)}:own {rnd.randrange(40)}\n")
+            own.append(a)
+        elif k < 20:
+            out.append(f"!{a}\n")
+        elif k < 30:
+            bits = rnd.randrange(16, 29)
+            net = int_ip4(ip4_int(a) & ((0xFFFFFFFF << (32 - bits)) & 0xFFFFFFFF))
+            out.append(f"{net}/{bits}\n")
+            listed.append(int_ip4(ip4_int(net) + rnd.randrange(1 << (32 - bits))))
+        elif k < 35:
+            out.append(f"{a}-{int_ip4(ip4_int(a) + rnd.randrange(1, 300))}\n")
+            listed.append(a)
+        else:
+            out.append(a + "\n")
+            listed.append(a)
+    return "".join(out), listed, own
+
+
+def test_parallel_load_answers_as_one_thread_and_rbldnsd(tmp_path, servers, rbldnsd_bin):
+    """3.5 MB files split among 3 threads ([dnsbld] load_threads = 3) answer exactly as the same
+    files loaded on one thread, and as rbldnsd loading them, for listed, excluded and random
+    addresses, A and TXT."""
+    rnd = random.Random(20261129)
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    os.chmod(tmp_path, 0o755)
+    os.chmod(data_dir, 0o755)
+    set_text, listed, own = big_ip4set(rnd, 230000)
+    tset_addrs = [rand_ip4(rnd) for _ in range(250000)]
+    files = {"set.txt": set_text,
+             "tset.txt": SOA + ":127.0.0.4:tset $\n" + "".join(a + "\n" for a in tset_addrs)}
+    for name, text in files.items():
+        (data_dir / name).write_text(text)
+        os.chmod(data_dir / name, 0o644)
+        assert len(text) > 3 << 20, (name, len(text))
+    zones = ('[[dnsbld.zone]]\nname = "bl.example.test"\ndatasets = ["ip4set:set.txt"]\n'
+             '[[dnsbld.zone]]\nname = "t.example.test"\ndatasets = ["ip4tset:tset.txt"]\n')
+    started = {}
+    for threads in (1, 3):
+        (data_dir / f"t{threads}.toml").write_text(
+            f'[dnsbld]\nlisten = ["127.0.0.1:0"]\nload_threads = {threads}\n' + zones)
+        s = Dnsbld(["--config", f"t{threads}.toml"], cwd=data_dir)
+        servers.append(s)
+        started[threads] = s.started()
+    one, three = started[1], started[3]
+    # The same entry counts, and the same warnings (none) in both logs.
+    counts = [re.findall(r"zone \S+: 1 dataset, (\d+) entries", s.log()) for s in (one, three)]
+    assert counts[0] == counts[1] and len(counts[0]) == 2, (one.log(), three.log())
+
+    port = free_port()
+    rbl = subprocess.Popen([rbldnsd_bin, "-n", "-b", f"127.0.0.1/{port}", "-r", str(data_dir),
+                            "-w", "/", "bl.example.test:ip4set:set.txt",
+                            "t.example.test:ip4tset:tset.txt"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while ask(port, "2.0.0.127.t.example.test", "A") is None:
+            assert rbl.poll() is None, rbl.communicate()[0]
+            assert time.monotonic() < deadline, "rbldnsd did not start"
+        # Every entry with a value of its own (A only): their value indices are where a
+        # thread's pool meets the loader's.
+        own_names = [f"{reverse4(a)}.bl.example.test" for a in own]
+        names = [f"{reverse4(a)}.bl.example.test" for a in rnd.sample(listed, 400)]
+        names += [f"{reverse4(rand_ip4(rnd))}.bl.example.test" for _ in range(200)]
+        names += [f"{reverse4(a)}.t.example.test" for a in rnd.sample(tset_addrs, 200)]
+        names += [f"{reverse4(rand_ip4(rnd))}.t.example.test" for _ in range(100)]
+        failures = []
+        hits = 0
+        for name, rdtypes in [(n, ("A",)) for n in own_names] + [(n, ("A", "TXT")) for n in names]:
+            for rdtype in rdtypes:
+                want = canon(ask(one.port, name, rdtype))
+                got = canon(ask(three.port, name, rdtype))
+                theirs = canon(ask(port, name, rdtype))
+                hits += want[0] == "NOERROR" and bool(want[2])
+                if got != want or theirs != want:
+                    failures.append(f"{name} {rdtype}\n  1 thread:  {want}\n  3 threads: {got}\n"
+                                    f"  rbldnsd:   {theirs}")
+        assert not failures, f"{len(failures)} differ:\n" + "\n".join(failures[:20])
+        assert len(own) > 800 and hits > 1500, (len(own), hits)  # the comparison has substance
+    finally:
+        rbl.send_signal(signal.SIGTERM)
+        try:
+            rbl.wait(10)
+        except subprocess.TimeoutExpired:
+            rbl.kill()
+            rbl.wait(5)
