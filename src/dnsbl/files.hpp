@@ -7,7 +7,15 @@
 // an error, as in rbldnsd (write the new data to a temporary file and rename it into place).
 // gzip-compressed files, which rbldnsd can read, are refused with a clear error.
 //
-// SECURITY: paths come from the operator's configuration; nothing here follows peer input.
+// With load_options::threads above 1, a large file (min_bytes_per_thread and more a thread) is
+// split at line starts: this thread reads the first part while each other part is read with
+// pread and parsed on a thread of its own (dataset_loader::fork_part); the parts are then taken
+// over in order (absorb) and what a part's thread could not parse is parsed here. The data is
+// the same as on one thread, warnings and their lines included (docs/dnsbl.md).
+//
+// SECURITY: paths come from the operator's configuration; nothing here follows peer input. The
+// threads share no state but the file descriptor (pread only); each writes only its own part,
+// read by this thread after joining it.
 #pragma once
 
 #include <span>
