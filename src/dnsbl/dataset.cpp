@@ -54,6 +54,52 @@ line_kind classify(std::string_view& line) {
   return line_kind::entry;
 }
 
+// Text fed in pieces cut anywhere, as whole lines: each goes to on_line(line, octets), the line
+// without its '\n' and the octets it took (with the '\n'); on_line returns false to stop. An
+// unfinished last line waits for the next piece, or for end().
+class line_splitter {
+ public:
+  template <class OnLine>
+  bool feed(std::string_view text, OnLine on_line) {
+    std::size_t start = 0;
+    if (!carry_.empty()) {
+      const std::size_t nl = text.find('\n');
+      if (nl == std::string_view::npos) {
+        carry_.append(text);
+        return true;
+      }
+      carry_.append(text.substr(0, nl));
+      const bool ok = on_line(std::string_view(carry_), carry_.size() + 1);
+      carry_.clear();
+      if (!ok) return false;
+      start = nl + 1;
+    }
+    while (start < text.size()) {
+      const std::size_t nl = text.find('\n', start);
+      if (nl == std::string_view::npos) {
+        carry_.assign(text.substr(start));
+        break;
+      }
+      if (!on_line(text.substr(start, nl - start), nl + 1 - start)) return false;
+      start = nl + 1;
+    }
+    return true;
+  }
+
+  // The last line when it has no '\n'.
+  template <class OnLine>
+  void end(OnLine on_line) {
+    if (!carry_.empty()) on_line(std::string_view(carry_), carry_.size());
+    carry_.clear();
+  }
+
+  void clear() { carry_.clear(); }
+  bool at_line_start() const { return carry_.empty(); }
+
+ private:
+  std::string carry_;
+};
+
 class loader {
  public:
   loader(dataset_type type, const load_options& opts)
@@ -72,47 +118,20 @@ class loader {
     out_->newest_mtime = std::max(out_->newest_mtime, mtime);
     ctx_.source = source_;
     ctx_.line = 0;
-    carry_.clear();
+    lines_.clear();
     if (top_) top_->start_file();
   }
 
-  // Lines may be split anywhere between two calls: the unfinished tail waits in carry_.
+  // Lines may be split anywhere between two calls.
   bool feed(std::string_view text) {
     if (error_) return false;
-    std::size_t start = 0;
-    if (!carry_.empty()) {
-      const std::size_t nl = text.find('\n');
-      if (nl == std::string_view::npos) {
-        carry_.append(text);
-        return true;
-      }
-      carry_.append(text.substr(0, nl));
-      ++ctx_.line;
-      one_line(carry_);
-      carry_.clear();
-      if (error_) return false;
-      start = nl + 1;
-    }
-    while (start < text.size()) {
-      const std::size_t nl = text.find('\n', start);
-      if (nl == std::string_view::npos) {
-        carry_.assign(text.substr(start));
-        break;
-      }
-      ++ctx_.line;
-      one_line(text.substr(start, nl - start));
-      if (error_) return false;
-      start = nl + 1;
-    }
-    return true;
+    return lines_.feed(text,
+                       [this](std::string_view line, std::size_t) { return next_line(line); });
   }
 
   bool end_source() {
-    if (!carry_.empty() && !error_) {
-      ++ctx_.line;
-      one_line(carry_);
-      carry_.clear();
-    }
+    if (!error_) lines_.end([this](std::string_view line, std::size_t) { return next_line(line); });
+    lines_.clear();
     return !error_;
   }
 
@@ -136,6 +155,12 @@ class loader {
   }
 
  private:
+  bool next_line(std::string_view line) {
+    ++ctx_.line;
+    one_line(line);
+    return !error_;
+  }
+
   void one_line(std::string_view line) {
     const line_kind k = classify(line);
     if (k == line_kind::skip) return;
@@ -372,8 +397,8 @@ class loader {
   std::size_t warning_count_ = 0;
   line_context ctx_;
   std::shared_ptr<dataset> out_;
-  std::string source_;                     // ctx_.source points here
-  std::string carry_;                      // an unfinished line between two feed() calls
+  std::string source_;  // ctx_.source points here
+  line_splitter lines_;
   std::unique_ptr<leaf_builder> top_;      // every type but combined
   std::unique_ptr<leaf_builder> section_;  // combined: the section being read
   std::vector<dns::name> section_zones_;
@@ -395,34 +420,14 @@ class dataset_part::impl {
   // As loader::feed, but stops at the first line that needs the state of the lines before.
   bool feed(std::string_view text) {
     if (stopped) return false;
-    std::size_t start = 0;
-    if (!carry_.empty()) {
-      const std::size_t nl = text.find('\n');
-      if (nl == std::string_view::npos) {
-        carry_.append(text);
-        return true;
-      }
-      carry_.append(text.substr(0, nl));
-      const bool ok = one_line(carry_, carry_.size() + 1);
-      carry_.clear();
-      if (!ok) return false;
-      start = nl + 1;
-    }
-    while (start < text.size()) {
-      const std::size_t nl = text.find('\n', start);
-      if (nl == std::string_view::npos) {
-        carry_.assign(text.substr(start));
-        break;
-      }
-      if (!one_line(text.substr(start, nl - start), nl + 1 - start)) return false;
-      start = nl + 1;
-    }
-    return true;
+    return lines_.feed(text,
+                       [this](std::string_view line, std::size_t n) { return one_line(line, n); });
   }
 
   void end() {
-    if (!stopped && !carry_.empty()) one_line(carry_, carry_.size());
-    carry_.clear();
+    if (!stopped)
+      lines_.end([this](std::string_view line, std::size_t n) { return one_line(line, n); });
+    lines_.clear();
   }
 
   std::unique_ptr<leaf_builder> builder;
@@ -458,7 +463,7 @@ class dataset_part::impl {
     return false;
   }
 
-  std::string carry_;
+  line_splitter lines_;
 };
 
 std::unique_ptr<dataset_part::impl> loader::fork_part() const {
@@ -470,7 +475,7 @@ std::unique_ptr<dataset_part::impl> loader::fork_part() const {
 
 bool loader::absorb(dataset_part::impl& part) {
   // The part assumed no $MAXRANGE4 limit, and must follow a whole line.
-  if (error_ || !top_ || ctx_.maxrange4 != 0 || !carry_.empty()) return false;
+  if (error_ || !top_ || ctx_.maxrange4 != 0 || !lines_.at_line_start()) return false;
   warning_count_ += part.warning_count;
   for (auto& w : part.warnings) {
     if (warnings_.size() >= opts_.max_warnings) break;

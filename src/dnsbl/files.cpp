@@ -192,8 +192,9 @@ mx::expected<load_result, load_error> load_dataset_files(dataset_type type,
     const auto size = static_cast<std::uint64_t>(before.st_size);
 
     // Large files: the parts after the first are parsed on other threads meanwhile.
-    std::vector<std::uint64_t> at{0, size};
-    if (part_count(opts, size) > 1) at = split_points(fd.get(), size, part_count(opts, size));
+    const unsigned parts = part_count(opts, size);
+    const std::vector<std::uint64_t> at =
+        parts > 1 ? split_points(fd.get(), size, parts) : std::vector<std::uint64_t>{0, size};
     std::vector<part_job> jobs;
     for (std::size_t k = 1; k + 1 < at.size(); ++k) {
       auto part = loader.fork_part();
