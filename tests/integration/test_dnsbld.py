@@ -6,6 +6,7 @@ reloads that keep the last good data, zone transfers, and a differential test ag
 (Debian package) on the same data files.
 
 Every server listens on 127.0.0.1 port 0 and logs the port it got."""
+import contextlib
 import os
 import random
 import re
@@ -952,6 +953,29 @@ def rbldnsd_bin():
     return path
 
 
+@contextlib.contextmanager
+def running_rbldnsd(rbldnsd_bin, data_dir, flags, zone_args, probe):
+    """rbldnsd serving zone_args from data_dir (its chroot) on a free loopback port, yielded once
+    it answers an A query for probe; stopped on the way out."""
+    port = free_port()
+    rbl = subprocess.Popen([rbldnsd_bin, "-n", *flags, "-b", f"127.0.0.1/{port}",
+                            "-r", str(data_dir), "-w", "/", *zone_args],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while ask(port, probe, "A") is None:
+            assert rbl.poll() is None, rbl.communicate()[0]
+            assert time.monotonic() < deadline, "rbldnsd did not start"
+        yield port
+    finally:
+        rbl.send_signal(signal.SIGTERM)
+        try:
+            rbl.wait(10)
+        except subprocess.TimeoutExpired:
+            rbl.kill()
+            rbl.wait(5)
+
+
 def test_differential_against_rbldnsd(tmp_path, servers, rbldnsd_bin):
     data = DiffData()
     data_dir = tmp_path / "data"
@@ -960,19 +984,12 @@ def test_differential_against_rbldnsd(tmp_path, servers, rbldnsd_bin):
     os.chmod(data_dir, 0o755)  # rbldnsd reads as its own user (rbldns) inside the chroot
     data.write(data_dir)
 
-    port = free_port()
-    rbl = subprocess.Popen([rbldnsd_bin, "-n", "-f", "-a", "-b", f"127.0.0.1/{port}",
-                            "-r", str(data_dir), "-w", "/", *data.zone_args()],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
+    with running_rbldnsd(rbldnsd_bin, data_dir, ["-f", "-a"], data.zone_args(),
+                         "2.0.0.127.ip4tset.dt.test") as port:
         ours = Dnsbld([a for z in data.zone_args() for a in ("--dnsbl", z)] +
                       ["--dnsbl-listen", "127.0.0.1:0"], cwd=data_dir)
         servers.append(ours)
         ours.started()
-        deadline = time.monotonic() + 20
-        while ask(port, "2.0.0.127.ip4tset.dt.test", "A") is None:
-            assert rbl.poll() is None, rbl.communicate()[0]
-            assert time.monotonic() < deadline, "rbldnsd did not start"
 
         types = ["A", "TXT", "ANY", "MX", "AAAA", "SOA", "NS"]
         rnd = random.Random(1)
@@ -996,13 +1013,6 @@ def test_differential_against_rbldnsd(tmp_path, servers, rbldnsd_bin):
         assert not failures, f"{len(failures)} of {compared} differ:\n" + "\n".join(failures[:25])
         # The ENT category really exercised the documented difference.
         assert improvements > 50, improvements
-    finally:
-        rbl.send_signal(signal.SIGTERM)
-        try:
-            rbl.wait(10)
-        except subprocess.TimeoutExpired:
-            rbl.kill()
-            rbl.wait(5)
 
 
 # ---- zone transfers (AXFR, RFC 5936) ----
@@ -1228,16 +1238,9 @@ def test_parallel_load_answers_as_one_thread_and_rbldnsd(tmp_path, servers, rbld
     counts = [re.findall(r"zone \S+: 1 dataset, (\d+) entries", s.log()) for s in (one, three)]
     assert counts[0] == counts[1] and len(counts[0]) == 2, (one.log(), three.log())
 
-    port = free_port()
-    rbl = subprocess.Popen([rbldnsd_bin, "-n", "-b", f"127.0.0.1/{port}", "-r", str(data_dir),
-                            "-w", "/", "bl.example.test:ip4set:set.txt",
-                            "t.example.test:ip4tset:tset.txt"],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.monotonic() + 30
-        while ask(port, "2.0.0.127.t.example.test", "A") is None:
-            assert rbl.poll() is None, rbl.communicate()[0]
-            assert time.monotonic() < deadline, "rbldnsd did not start"
+    with running_rbldnsd(rbldnsd_bin, data_dir, [], ["bl.example.test:ip4set:set.txt",
+                                                     "t.example.test:ip4tset:tset.txt"],
+                         "2.0.0.127.t.example.test") as port:
         # Every entry with a value of its own (A only): their value indices are where a
         # thread's pool meets the loader's.
         own_names = [f"{reverse4(a)}.bl.example.test" for a in own]
@@ -1258,10 +1261,3 @@ def test_parallel_load_answers_as_one_thread_and_rbldnsd(tmp_path, servers, rbld
                                     f"  rbldnsd:   {theirs}")
         assert not failures, f"{len(failures)} differ:\n" + "\n".join(failures[:20])
         assert len(own) > 800 and hits > 1500, (len(own), hits)  # the comparison has substance
-    finally:
-        rbl.send_signal(signal.SIGTERM)
-        try:
-            rbl.wait(10)
-        except subprocess.TimeoutExpired:
-            rbl.kill()
-            rbl.wait(5)
