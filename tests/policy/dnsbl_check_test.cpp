@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "dnsbl_test_util.hpp"
+
 namespace mx::policy::dnsbl {
 namespace {
 
@@ -18,16 +20,8 @@ using namespace std::chrono_literals;
 
 const time_point t0{};  // a fixed origin: the tests never read a clock
 
-inet::ip_address ip(std::string_view text) {
-  auto parsed = inet::ip_address::parse(text);
-  if (!parsed) ADD_FAILURE() << "test bug: bad IP " << text;
-  return parsed.value_or(inet::ip_address{});
-}
-
-a_record rec(std::string_view text) {
-  const inet::ip_address a = ip(text);
-  return {a.bytes[0], a.bytes[1], a.bytes[2], a.bytes[3]};
-}
+using testing::ip;
+using testing::rec;
 
 std::vector<site> sites(std::vector<std::string_view> entries) {
   std::vector<site> out;

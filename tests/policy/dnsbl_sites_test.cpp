@@ -8,19 +8,13 @@
 #include <string>
 #include <vector>
 
+#include "dnsbl_test_util.hpp"
+
 namespace mx::policy::dnsbl {
 namespace {
 
-inet::ip_address ip(std::string_view text) {
-  auto parsed = inet::ip_address::parse(text);
-  if (!parsed) ADD_FAILURE() << "test bug: bad IP " << text;
-  return parsed.value_or(inet::ip_address{});
-}
-
-a_record rec(std::string_view text) {
-  const inet::ip_address a = ip(text);
-  return {a.bytes[0], a.bytes[1], a.bytes[2], a.bytes[3]};
-}
+using testing::ip;
+using testing::rec;
 
 std::vector<a_record> recs(std::vector<std::string_view> texts) {
   std::vector<a_record> out;
