@@ -4,8 +4,10 @@ MxServer writes a config from a template into a temp dir (listen on 127.0.0.1 po
 logs the port it got), starts the real binary, reads its stderr in a background thread, and kills
 it at teardown. 127.0.0.1 is untrusted unless a test says otherwise (trusted_networks = []).
 """
+import contextlib
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -196,3 +198,76 @@ class RawClient:
 
     def close(self):
         self.sock.close()
+
+
+DNSBLD_READY = re.compile(r"dnsbld: listening on 127\.0\.0\.1:(\d+) \(udp, tcp\)")
+
+
+@contextlib.contextmanager
+def running_dnsbld(zones, cwd):
+    """`mxguard serve --dnsbl ZONE...` in cwd on 127.0.0.1 port 0; yields the port it logged, and
+    stops it (SIGTERM) on the way out. Its stderr is drained in a background thread."""
+    args = [os.path.abspath(BIN), "serve"]
+    for z in zones:
+        args += ["--dnsbl", z]
+    args += ["--dnsbl-listen", "127.0.0.1:0"]
+    proc = subprocess.Popen(args, cwd=cwd, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        lines, port = [], None
+        deadline = time.monotonic() + 20
+        while port is None:
+            line = proc.stderr.readline()
+            assert line or proc.poll() is None, "dnsbld exited:\n" + "".join(lines)
+            assert time.monotonic() < deadline, "dnsbld did not start:\n" + "".join(lines)
+            lines.append(line)
+            m = DNSBLD_READY.search(line)
+            if m:
+                port = int(m.group(1))
+        threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
+        yield port
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def free_udp_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_rbldnsd(data_dir, flags, zone_args, probe):
+    """rbldnsd (Debian package) serving zone_args from data_dir (its chroot) on a free loopback
+    port, yielded once it answers an A query for probe; stopped on the way out."""
+    import dns.message  # pylint: disable=import-outside-toplevel
+    import dns.query  # pylint: disable=import-outside-toplevel
+    path = shutil.which("rbldnsd") or "/usr/sbin/rbldnsd"
+    assert os.access(path, os.X_OK), "rbldnsd is not installed: run scripts/install-deps"
+    port = free_udp_port()
+    proc = subprocess.Popen([path, "-n", *flags, "-b", f"127.0.0.1/{port}", "-r", str(data_dir),
+                             "-w", "/", *zone_args],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                dns.query.udp(dns.message.make_query(probe, "A"), "127.0.0.1", port=port,
+                              timeout=0.5)
+                break
+            except Exception:  # noqa: BLE001 - not up yet
+                assert proc.poll() is None, proc.communicate()[0]
+                assert time.monotonic() < deadline, "rbldnsd did not start"
+        yield port
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)

@@ -6,7 +6,6 @@ reloads that keep the last good data, zone transfers, and a differential test ag
 (Debian package) on the same data files.
 
 Every server listens on 127.0.0.1 port 0 and logs the port it got."""
-import contextlib
 import os
 import random
 import re
@@ -28,6 +27,8 @@ import dns.rdatatype
 import dns.rrset
 import dns.zone
 import pytest
+
+from smtpd_harness import running_rbldnsd
 
 BIN = os.path.abspath(os.environ.get("MXGUARD_BIN", "build/mxguard"))
 READY = re.compile(r"dnsbld: listening on 127\.0\.0\.1:(\d+) \(udp, tcp\)")
@@ -945,38 +946,7 @@ def is_improvement(category, ours, theirs):
     return False
 
 
-@pytest.fixture(scope="module")
-def rbldnsd_bin():
-    path = shutil.which("rbldnsd") or "/usr/sbin/rbldnsd"
-    if not os.access(path, os.X_OK):
-        pytest.fail("rbldnsd is not installed: run scripts/install-deps")
-    return path
-
-
-@contextlib.contextmanager
-def running_rbldnsd(rbldnsd_bin, data_dir, flags, zone_args, probe):
-    """rbldnsd serving zone_args from data_dir (its chroot) on a free loopback port, yielded once
-    it answers an A query for probe; stopped on the way out."""
-    port = free_port()
-    rbl = subprocess.Popen([rbldnsd_bin, "-n", *flags, "-b", f"127.0.0.1/{port}",
-                            "-r", str(data_dir), "-w", "/", *zone_args],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.monotonic() + 30
-        while ask(port, probe, "A") is None:
-            assert rbl.poll() is None, rbl.communicate()[0]
-            assert time.monotonic() < deadline, "rbldnsd did not start"
-        yield port
-    finally:
-        rbl.send_signal(signal.SIGTERM)
-        try:
-            rbl.wait(10)
-        except subprocess.TimeoutExpired:
-            rbl.kill()
-            rbl.wait(5)
-
-
-def test_differential_against_rbldnsd(tmp_path, servers, rbldnsd_bin):
+def test_differential_against_rbldnsd(tmp_path, servers):
     data = DiffData()
     data_dir = tmp_path / "data"
     data_dir.mkdir()
@@ -984,7 +954,7 @@ def test_differential_against_rbldnsd(tmp_path, servers, rbldnsd_bin):
     os.chmod(data_dir, 0o755)  # rbldnsd reads as its own user (rbldns) inside the chroot
     data.write(data_dir)
 
-    with running_rbldnsd(rbldnsd_bin, data_dir, ["-f", "-a"], data.zone_args(),
+    with running_rbldnsd(data_dir, ["-f", "-a"], data.zone_args(),
                          "2.0.0.127.ip4tset.dt.test") as port:
         ours = Dnsbld([a for z in data.zone_args() for a in ("--dnsbl", z)] +
                       ["--dnsbl-listen", "127.0.0.1:0"], cwd=data_dir)
@@ -1207,7 +1177,7 @@ def big_ip4set(rnd, lines):
     return "".join(out), listed, own
 
 
-def test_parallel_load_answers_as_one_thread_and_rbldnsd(tmp_path, servers, rbldnsd_bin):
+def test_parallel_load_answers_as_one_thread_and_rbldnsd(tmp_path, servers):
     """3.5 MB files split among 3 threads ([dnsbld] load_threads = 3) answer exactly as the same
     files loaded on one thread, and as rbldnsd loading them, for listed, excluded and random
     addresses, A and TXT."""
@@ -1238,7 +1208,7 @@ def test_parallel_load_answers_as_one_thread_and_rbldnsd(tmp_path, servers, rbld
     counts = [re.findall(r"zone \S+: 1 dataset, (\d+) entries", s.log()) for s in (one, three)]
     assert counts[0] == counts[1] and len(counts[0]) == 2, (one.log(), three.log())
 
-    with running_rbldnsd(rbldnsd_bin, data_dir, [], ["bl.example.test:ip4set:set.txt",
+    with running_rbldnsd(data_dir, [], ["bl.example.test:ip4set:set.txt",
                                                      "t.example.test:ip4tset:tset.txt"],
                          "2.0.0.127.t.example.test") as port:
         # Every entry with a value of its own (A only): their value indices are where a

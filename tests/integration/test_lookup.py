@@ -5,19 +5,16 @@ rbldnsd serving the same data files on loopback. Public lists are never queried:
 import json
 import os
 import re
-import shutil
-import signal
 import socket
 import subprocess
-import threading
-import time
 
 import dns.message
 import dns.query
 import pytest
 
+from smtpd_harness import running_dnsbld, running_rbldnsd
+
 BIN = os.path.abspath(os.environ.get("MXGUARD_BIN", "build/mxguard"))
-READY = re.compile(r"dnsbld: listening on 127\.0\.0\.1:(\d+) \(udp, tcp\)")
 
 SOA = "$SOA 3600 ns.{z} hostmaster.example.test 2024010101 600 300 86400 300\n"
 
@@ -84,51 +81,14 @@ def data_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def dnsbld(data_dir):
-    args = [BIN, "serve"]
-    for z in ZONES:
-        args += ["--dnsbl", z]
-    args += ["--dnsbl-listen", "127.0.0.1:0"]
-    proc = subprocess.Popen(args, cwd=data_dir, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    lines = []
-    port = None
-    deadline = time.monotonic() + 20
-    while port is None:
-        line = proc.stderr.readline()
-        assert line or proc.poll() is None, "dnsbld exited:\n" + "".join(lines)
-        assert time.monotonic() < deadline, "dnsbld did not start:\n" + "".join(lines)
-        lines.append(line)
-        m = READY.search(line)
-        if m:
-            port = int(m.group(1))
-    threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
-    yield port
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with running_dnsbld(ZONES, data_dir) as port:
+        yield port
 
 
 @pytest.fixture(scope="module")
 def rbldnsd(data_dir):
-    path = shutil.which("rbldnsd") or "/usr/sbin/rbldnsd"
-    if not os.access(path, os.X_OK):
-        pytest.fail("rbldnsd is not installed: run scripts/install-deps")
-    port = free_port()
-    proc = subprocess.Popen([path, "-n", "-f", "-a", "-b", f"127.0.0.1/{port}", "-r",
-                             str(data_dir), "-w", "/", *ZONES],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 20
-    while answers(port, "2.0.0.127.bl.example.test") is None:
-        assert proc.poll() is None, proc.communicate()[0]
-        assert time.monotonic() < deadline, "rbldnsd did not start"
-    yield port
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with running_rbldnsd(data_dir, ["-f", "-a"], ZONES, "2.0.0.127.bl.example.test") as port:
+        yield port
 
 
 def lookup(port, *args, timeout=30):
@@ -250,22 +210,12 @@ def test_lists_the_world(rbldnsd, tmp_path):
     os.chmod(world, 0o755)
     (world / "w.txt").write_text(":127.0.0.2:everything\n127.0.0.0/8\n192.0.2.0/24\n")
     os.chmod(world / "w.txt", 0o644)
-    port = free_port()
-    proc = subprocess.Popen([shutil.which("rbldnsd") or "/usr/sbin/rbldnsd", "-n", "-f", "-a",
-                             "-b", f"127.0.0.1/{port}", "-r", str(world), "-w", "/",
-                             "world.example.test:ip4set:w.txt"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.monotonic() + 20
-        while answers(port, "2.0.0.127.world.example.test") is None:
-            assert proc.poll() is None and time.monotonic() < deadline
+    with running_rbldnsd(world, ["-f", "-a"], ["world.example.test:ip4set:w.txt"],
+                         "2.0.0.127.world.example.test") as port:
         r = lookup(port, "192.0.2.9", "--list", "world.example.test")
         assert r.returncode == 2, r.stdout
         assert "lists the world: test point 127.0.0.1 listed" in r.stdout
         assert "YES" not in r.stdout
-    finally:
-        proc.kill()
-        proc.wait(5)
 
 
 def test_catalog(dnsbld, tmp_path):

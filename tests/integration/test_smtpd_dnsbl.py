@@ -8,7 +8,6 @@ list answering 127.255.255.254 does not count; a resolver that never answers let
 (and says so in the log); sender and HELO domain lists; defer, log-only and reject-at-connect."""
 import os
 import re
-import shutil
 import signal
 import smtplib
 import socket
@@ -16,13 +15,10 @@ import subprocess
 import threading
 import time
 
-import dns.message
-import dns.query
 import pytest
 
-from smtpd_harness import BIN, MxServer
+from smtpd_harness import BIN, MxServer, running_dnsbld, running_rbldnsd
 
-READY = re.compile(r"dnsbld: listening on 127\.0\.0\.1:(\d+) \(udp, tcp\)")
 SOA = "$SOA 3600 ns.{z} hostmaster.example.test 2024010101 600 300 86400 300\n"
 
 FILES = {
@@ -68,59 +64,17 @@ def data_dir(tmp_path_factory):
     return d
 
 
-def stop(proc):
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-
-
 @pytest.fixture(scope="module")
 def dnsbld(data_dir):
-    args = [BIN, "serve"]
-    for z in ZONES:
-        args += ["--dnsbl", z]
-    args += ["--dnsbl-listen", "127.0.0.1:0"]
-    proc = subprocess.Popen(args, cwd=data_dir, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    lines, port = [], None
-    deadline = time.monotonic() + 20
-    while port is None:
-        line = proc.stderr.readline()
-        assert line or proc.poll() is None, "dnsbld exited:\n" + "".join(lines)
-        assert time.monotonic() < deadline, "dnsbld did not start:\n" + "".join(lines)
-        lines.append(line)
-        m = READY.search(line)
-        if m:
-            port = int(m.group(1))
-    threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
-    yield port
-    stop(proc)
+    with running_dnsbld(ZONES, data_dir) as port:
+        yield port
 
 
 @pytest.fixture(scope="module")
 def rbldnsd(data_dir):
-    path = shutil.which("rbldnsd") or "/usr/sbin/rbldnsd"
-    if not os.access(path, os.X_OK):
-        pytest.fail("rbldnsd is not installed: run scripts/install-deps")
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([path, "-n", "-f", "-a", "-b", f"127.0.0.1/{port}", "-r",
-                             str(data_dir), "-w", "/", "bl.example.test:ip4set:bl.txt"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            dns.query.udp(dns.message.make_query("2.0.0.127.bl.example.test", "A"), "127.0.0.1",
-                          port=port, timeout=0.5)
-            break
-        except Exception:  # noqa: BLE001 - not up yet
-            assert proc.poll() is None, proc.communicate()[0]
-            assert time.monotonic() < deadline, "rbldnsd did not start"
-    yield port
-    stop(proc)
+    with running_rbldnsd(data_dir, ["-f", "-a"], ["bl.example.test:ip4set:bl.txt"],
+                         "2.0.0.127.bl.example.test") as port:
+        yield port
 
 
 @pytest.fixture
