@@ -16,18 +16,13 @@
 #include "dnsbl/answer.hpp"
 #include "dnsbl/dataset.hpp"
 #include "dnsbl/zone.hpp"
+#include "require.hpp"
 
 namespace {
 
 using namespace mx;
 
-// __builtin_LINE as a default argument names the caller's line (gcc and clang alike; clang 14
-// has no std::source_location).
-void require(bool ok, int line = __builtin_LINE()) {
-  if (ok) return;
-  std::fprintf(stderr, "invariant failed at line %d\n", line);
-  __builtin_trap();
-}
+using fuzz::require;
 
 std::shared_ptr<const dnsbl::zone_set> built_in_zones() {
   auto load = [](dnsbl::dataset_type t, const char* text) {

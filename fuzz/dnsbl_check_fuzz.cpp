@@ -14,17 +14,14 @@
 #include <vector>
 
 #include "policy/dnsbl_check.hpp"
+#include "require.hpp"
 
 namespace {
 
 using namespace mx;
 using namespace mx::policy::dnsbl;
 
-void require(bool ok, int line = __builtin_LINE()) {
-  if (ok) return;
-  std::fprintf(stderr, "invariant failed at line %d\n", line);
-  __builtin_trap();
-}
+using fuzz::require;
 
 std::string_view next_line(std::string_view& in) {
   const auto nl = in.find('\n');

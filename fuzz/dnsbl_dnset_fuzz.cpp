@@ -14,18 +14,13 @@
 #include "dnsbl/dataset.hpp"
 #include "dnsbl/leaf.hpp"
 #include "dnsbl/zone.hpp"
+#include "require.hpp"
 
 namespace {
 
 using namespace mx;
 
-// __builtin_LINE as a default argument names the caller's line (gcc and clang alike; clang 14
-// has no std::source_location).
-void require(bool ok, int line = __builtin_LINE()) {
-  if (ok) return;
-  std::fprintf(stderr, "invariant failed at line %d\n", line);
-  __builtin_trap();
-}
+using fuzz::require;
 
 dnsbl::lookup_key key_of(const dns::name& n, std::size_t first_label) {
   const auto w = n.wire();

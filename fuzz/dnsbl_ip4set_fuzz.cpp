@@ -13,18 +13,13 @@
 #include "dnsbl/leaf.hpp"
 #include "dnsbl/transfer.hpp"
 #include "dnsbl/zone.hpp"
+#include "require.hpp"
 
 namespace {
 
 using namespace mx;
 
-// __builtin_LINE as a default argument names the caller's line (gcc and clang alike; clang 14
-// has no std::source_location).
-void require(bool ok, int line = __builtin_LINE()) {
-  if (ok) return;
-  std::fprintf(stderr, "invariant failed at line %d\n", line);
-  __builtin_trap();
-}
+using fuzz::require;
 
 // The lookup key of the first `octets` octets of addr, reversed as in a DNSBL query name.
 dnsbl::lookup_key key_of(std::uint32_t addr, int octets) {

@@ -13,19 +13,14 @@
 #include "dnsbl/leaf.hpp"
 #include "dnsbl/transfer.hpp"
 #include "dnsbl/zone.hpp"
+#include "require.hpp"
 
 namespace {
 
 using namespace mx;
 using bytes16 = std::array<std::uint8_t, 16>;
 
-// __builtin_LINE as a default argument names the caller's line (gcc and clang alike; clang 14
-// has no std::source_location).
-void require(bool ok, int line = __builtin_LINE()) {
-  if (ok) return;
-  std::fprintf(stderr, "invariant failed at line %d\n", line);
-  __builtin_trap();
-}
+using fuzz::require;
 
 // The key of the first `nibbles` nibbles of addr, reversed as in an RFC 5782 2.4 name.
 dnsbl::lookup_key key_of(const bytes16& addr, std::size_t nibbles) {

@@ -17,16 +17,13 @@
 
 #include "dnsbl/dataset.hpp"
 #include "dnsbl/leaf.hpp"
+#include "require.hpp"
 
 namespace {
 
 using namespace mx;
 
-void require(bool ok, int line = __builtin_LINE()) {
-  if (ok) return;
-  std::fprintf(stderr, "invariant failed at line %d\n", line);
-  __builtin_trap();
-}
+using fuzz::require;
 
 // Everything observable about a load, as text.
 std::string dump(const mx::expected<dnsbl::load_result, dnsbl::load_error>& r) {
