@@ -2,7 +2,9 @@
 
 #include <array>
 #include <bit>
+#include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <system_error>
 #include <thread>
 
@@ -300,6 +302,66 @@ std::vector<tagged_range<std::uint32_t>> sort_ranges(
   return b;
 }
 
+// Singles in one vector, by key; equal keys keep their order (the order they were pushed).
+template <class E>
+std::vector<E> sort_singles(std::vector<std::vector<E>> chunks) {
+  std::size_t n = 0;
+  for (const auto& c : chunks) n += c.size();
+  std::vector<E> out;
+  out.reserve(n);
+  for (auto& c : chunks) {
+    out.insert(out.end(), c.begin(), c.end());
+    std::vector<E>().swap(c);
+  }
+  std::stable_sort(out.begin(), out.end(), [](const E& x, const E& y) { return x.key < y.key; });
+  return out;
+}
+
+// IPv4: a stable radix sort of the 8-octet records on the key, in passes of 11, 11 and 10 bits
+// (see sort_ranges), the first reading the chunks.
+template <>
+std::vector<range_list<std::uint32_t>::single_entry> sort_singles(
+    std::vector<std::vector<range_list<std::uint32_t>::single_entry>> chunks) {
+  using entry = range_list<std::uint32_t>::single_entry;
+  std::size_t n = 0;
+  for (const auto& c : chunks) n += c.size();
+  if (n < 1024) {
+    std::vector<entry> out;
+    out.reserve(n);
+    for (const auto& c : chunks) out.insert(out.end(), c.begin(), c.end());
+    std::stable_sort(out.begin(), out.end(),
+                     [](const entry& x, const entry& y) { return x.key < y.key; });
+    return out;
+  }
+  constexpr std::size_t radix = 2048;
+  std::vector<std::array<std::size_t, radix>> count(3);
+  for (auto& c : count) c.fill(0);
+  for (const auto& c : chunks) {
+    for (const auto& e : c) {
+      ++count[0][e.key & 0x7FFu];
+      ++count[1][(e.key >> 11) & 0x7FFu];
+      ++count[2][e.key >> 22];
+    }
+  }
+  for (auto& c : count) {
+    std::size_t sum = 0;
+    for (auto& x : c) {
+      const std::size_t k = x;
+      x = sum;
+      sum += k;
+    }
+  }
+  std::vector<entry> a(n);
+  for (auto& c : chunks) {
+    for (const auto& e : c) a[count[0][e.key & 0x7FFu]++] = e;
+    std::vector<entry>().swap(c);
+  }
+  std::vector<entry> b(n);
+  for (const entry& e : a) b[count[1][(e.key >> 11) & 0x7FFu]++] = e;
+  for (const entry& e : b) a[count[2][e.key >> 22]++] = e;
+  return a;
+}
+
 }  // namespace
 
 template <class K>
@@ -403,6 +465,18 @@ template <class K>
 range_list<K>::range_list(unsigned shards)
     : chunks_(std::is_same_v<K, std::uint32_t> ? shards : 1) {
   if (chunks_.empty()) chunks_.resize(1);
+  singles_.resize(chunks_.size());
+}
+
+template <class K>
+unsigned range_list<K>::shard_of(K key) const {
+  if constexpr (std::is_same_v<K, std::uint32_t>) {
+    // Shard s holds the keys k with k * n / 2^32 == s.
+    return static_cast<unsigned>((std::uint64_t{key} * chunks_.size()) >> 32);
+  } else {
+    (void)key;
+    return 0;
+  }
 }
 
 template <class K>
@@ -414,19 +488,35 @@ void range_list<K>::add(unsigned shard, const tagged_range<K>& r) {
 }
 
 template <class K>
-void range_list<K>::push(const tagged_range<K>& r) {
-  const auto n = static_cast<unsigned>(chunks_.size());
+void range_list<K>::push_single(K key, std::uint32_t value) {
   if constexpr (std::is_same_v<K, std::uint32_t>) {
-    // Shard s holds the keys k with k * n / 2^32 == s.
-    const auto shard_of = [n](std::uint32_t k) {
-      return static_cast<unsigned>((std::uint64_t{k} * n) >> 32);
-    };
+    auto& list = singles_[shard_of(key)];
+    if (list.empty() || list.back().size() == chunk_singles) {
+      list.emplace_back().reserve(chunk_singles);
+    }
+    list.back().push_back({key, value});
+    ++size_;
+  } else {
+    push({key, key, value, 128});
+  }
+}
+
+template <class K>
+void range_list<K>::push(const tagged_range<K>& r) {
+  if constexpr (std::is_same_v<K, std::uint32_t>) {
+    // Level 32 is the most specific an IPv4 table knows (resolve() relies on it).
+    if (r.level > 32) std::abort();
+    if (r.lo == r.hi && r.level == 32 && r.value != excluded_value) {
+      push_single(r.lo, r.value);
+      return;
+    }
     const unsigned first = shard_of(r.lo);
     const unsigned last = shard_of(r.hi);
     if (first == last) {
       add(first, r);
       return;
     }
+    const auto n = static_cast<unsigned>(chunks_.size());
     const auto shard_lo = [n](unsigned s) {
       return static_cast<std::uint32_t>(((std::uint64_t{s} << 32) + n - 1) / n);
     };
@@ -443,22 +533,115 @@ void range_list<K>::push(const tagged_range<K>& r) {
 
 template <class K>
 void range_list<K>::append(range_list&& later) {
-  for (std::size_t s = 0; s < chunks_.size() && s < later.chunks_.size(); ++s) {
-    for (auto& c : later.chunks_[s]) {
-      if (!c.empty()) chunks_[s].push_back(std::move(c));
+  const auto take = [](auto& to, auto& from) {
+    for (std::size_t s = 0; s < to.size() && s < from.size(); ++s) {
+      for (auto& c : from[s]) {
+        if (!c.empty()) to[s].push_back(std::move(c));
+      }
+      from[s].clear();
     }
-    later.chunks_[s].clear();
-  }
+  };
+  take(chunks_, later.chunks_);
+  take(singles_, later.singles_);
   size_ += later.size_;
   later.size_ = 0;
 }
 
+// Writes pieces in key order into a shard's arrays, joining a piece to the one before when they
+// touch and have one group (so the table is the same however its pieces were found).
+template <class K>
+class interval_table<K>::piece_writer {
+ public:
+  explicit piece_writer(pieces& out) : out_(out) {}
+  void add(K lo, K hi, std::uint32_t group) {
+    if (open_ && group_ == group && hi_ != traits::max() && traits::next(hi_) == lo) {
+      hi_ = hi;
+      return;
+    }
+    flush();
+    open_ = true;
+    lo_ = lo;
+    hi_ = hi;
+    group_ = group;
+  }
+  void flush() {
+    if (!open_) return;
+    open_ = false;
+    if (lo_ != hi_) {
+      out_.lo.push_back(lo_);
+      out_.hi.push_back(hi_);
+      out_.group.push_back(group_);
+      return;
+    }
+    if (out_.single.empty()) out_.single_common = group_;
+    if (out_.single_group.empty() && group_ != out_.single_common) {
+      out_.single_group.assign(out_.single.size(), out_.single_common);
+    }
+    out_.single.push_back(lo_);
+    if (!out_.single_group.empty()) out_.single_group.push_back(group_);
+  }
+
+ private:
+  pieces& out_;
+  bool open_ = false;
+  K lo_{};
+  K hi_{};
+  std::uint32_t group_ = 0;
+};
+
 template <class K>
 auto interval_table<K>::resolve(std::vector<std::vector<tagged_range<K>>> chunks,
-                                group_store& groups) -> std::vector<segment> {
+                                std::vector<std::vector<single_entry>> singles_in,
+                                group_store& groups) -> pieces {
   auto ranges = sort_ranges(std::move(chunks));
+  auto singles = sort_singles(std::move(singles_in));
+  // The singles, resolved: one per address, with its group (several entries of one address, and
+  // level-32 ranges covering it, add up; a level-32 exclusion covering it removes it).
+  std::vector<std::pair<K, std::uint32_t>> points;
   std::vector<segment> merged;
-  for (std::size_t i = 0; i < ranges.size();) {
+  std::size_t i = 0;
+  const auto resolve_points = [&](const std::vector<segment>& top) {
+    points.reserve(singles.size());
+    std::vector<std::uint32_t> members;
+    std::size_t t = 0;
+    for (std::size_t k = 0; k < singles.size();) {
+      const K key = singles[k].key;
+      std::size_t e = k + 1;
+      while (e < singles.size() && singles[e].key == key) ++e;
+      while (t < top.size() && top[t].hi < key) ++t;
+      const bool covered = t < top.size() && top[t].lo <= key;
+      if (covered && top[t].group == excluded_value) {
+        k = e;
+        continue;
+      }
+      if (e == k + 1 && !covered) {
+        points.emplace_back(key, groups.single(singles[k].value));
+        k = e;
+        continue;
+      }
+      members.clear();
+      for (; k < e; ++k) members.push_back(singles[k].value);
+      if (covered) {
+        const auto g = groups.get(top[t].group);
+        members.insert(members.end(), g.begin(), g.end());
+      }
+      std::sort(members.begin(), members.end());
+      members.erase(std::unique(members.begin(), members.end()), members.end());
+      points.emplace_back(key, groups.intern(members));
+    }
+    std::vector<single_entry>().swap(singles);
+  };
+  if (!ranges.empty() && ranges.front().level == 32 && std::is_same_v<K, std::uint32_t>) {
+    std::size_t j = 0;
+    while (j < ranges.size() && ranges[j].level == 32) ++j;
+    merged = level_segments(std::span(ranges).subspan(0, j), groups);
+    resolve_points(merged);
+    merged.reserve(merged.size() + 2 * (ranges.size() - j) + 16);
+    i = j;
+  } else {
+    resolve_points({});
+  }
+  while (i < ranges.size()) {
     std::size_t j = i;
     while (j < ranges.size() && ranges[j].level == ranges[i].level) ++j;
     auto segs = level_segments(std::span(ranges).subspan(i, j - i), groups);
@@ -474,20 +657,36 @@ auto interval_table<K>::resolve(std::vector<std::vector<tagged_range<K>>> chunks
   }
   std::vector<tagged_range<K>>().swap(ranges);
 
-  // Drop the exclusions and join neighbours of one group, in place.
-  std::size_t kept = 0;
-  for (std::size_t i = 0; i < merged.size(); ++i) {
-    const segment s = merged[i];
-    if (s.group == excluded_value) continue;
-    if (kept > 0 && merged[kept - 1].group == s.group && merged[kept - 1].hi != traits::max() &&
-        traits::next(merged[kept - 1].hi) == s.lo) {
-      merged[kept - 1].hi = s.hi;
-    } else {
-      merged[kept++] = s;
+  // The segments (exclusions dropped) with the points on top: a point is more specific than
+  // any range below level 32, and was resolved against level 32 above.
+  pieces out;
+  out.single.reserve(points.size());
+  piece_writer w(out);
+  std::size_t p = 0;
+  for (const auto& seg : merged) {
+    if (seg.group == excluded_value) continue;
+    K from = seg.lo;
+    bool rest = true;  // [from, seg.hi] is still to write
+    for (; p < points.size() && points[p].first <= seg.hi; ++p) {
+      const K key = points[p].first;
+      if (key < from) {
+        w.add(key, key, points[p].second);  // before the segment
+        continue;
+      }
+      if (key > from) w.add(from, traits::prev(key), seg.group);
+      w.add(key, key, points[p].second);
+      if (key == seg.hi) {
+        rest = false;
+        ++p;
+        break;
+      }
+      from = traits::next(key);
     }
+    if (rest) w.add(from, seg.hi, seg.group);
   }
-  merged.resize(kept);
-  return merged;
+  for (; p < points.size(); ++p) w.add(points[p].first, points[p].first, points[p].second);
+  w.flush();
+  return out;
 }
 
 template <class K>
@@ -499,79 +698,150 @@ interval_table<K> interval_table<K>::build(const std::vector<tagged_range<K>>& r
 }
 
 template <class K>
+void interval_table<K>::take(pieces&& p) {
+  single_ = std::move(p.single);
+  single_group_ = std::move(p.single_group);
+  single_common_ = p.single_common;
+  lo_ = std::move(p.lo);
+  hi_ = std::move(p.hi);
+  group_ = std::move(p.group);
+}
+
+template <class K>
+void interval_table<K>::index() {
+  groups_.shrink();
+  if constexpr (std::is_same_v<K, std::uint32_t>) {
+    single_idx_.build(single_);
+    lo_idx_.build(lo_);
+  }
+}
+
+template <class K>
 interval_table<K> interval_table<K>::build(range_list<K> ranges, unsigned threads) {
   interval_table t;
-  std::vector<segment> clean;
   const unsigned shards = ranges.shards();
   if (shards == 1) {
-    clean = resolve(std::move(ranges.chunks_[0]), t.groups_);
+    t.take(resolve(std::move(ranges.chunks_[0]), std::move(ranges.singles_[0]), t.groups_));
+    t.index();
+    return t;
+  }
+  // What an address resolves to depends only on the ranges covering it, so each shard is
+  // resolved alone (on its own thread when the list is large), with its own groups; then the
+  // groups are interned again here and the shards' arrays put end to end.
+  std::vector<pieces> parts(shards);
+  std::vector<group_store> stores(shards);
+  const auto one = [&](unsigned s) {
+    parts[s] = resolve(std::move(ranges.chunks_[s]), std::move(ranges.singles_[s]), stores[s]);
+  };
+  if (threads > 1 && ranges.size() >= parallel_min_ranges) {
+    run_on_threads(shards, one);
   } else {
-    // What an address resolves to depends only on the ranges covering it, so each shard is
-    // resolved alone (on its own thread when the list is large), with its own groups; then the
-    // groups are interned again here and the pieces of ranges cut at the edges join again.
-    std::vector<std::vector<segment>> parts(shards);
-    std::vector<group_store> stores(shards);
-    const auto one = [&](unsigned s) {
-      parts[s] = resolve(std::move(ranges.chunks_[s]), stores[s]);
-    };
-    if (threads > 1 && ranges.size() >= parallel_min_ranges) {
-      run_on_threads(shards, one);
-    } else {
-      for (unsigned s = 0; s < shards; ++s) one(s);
+    for (unsigned s = 0; s < shards; ++s) one(s);
+  }
+  std::vector<std::uint32_t> members;
+  for (unsigned s = 0; s < shards; ++s) {
+    std::vector<std::uint32_t> global(stores[s].size());
+    for (std::uint32_t g = 0; g < global.size(); ++g) {
+      const auto values = stores[s].get(g);
+      members.assign(values.begin(), values.end());
+      global[g] = t.groups_.intern(members);
     }
-    std::size_t total = 0;
-    for (const auto& p : parts) total += p.size();
-    clean.reserve(total);
-    std::vector<std::uint32_t> members;
-    for (unsigned s = 0; s < shards; ++s) {
-      std::vector<std::uint32_t> global(stores[s].size());
-      for (std::uint32_t g = 0; g < global.size(); ++g) {
-        const auto values = stores[s].get(g);
-        members.assign(values.begin(), values.end());
-        global[g] = t.groups_.intern(members);
-      }
-      for (segment seg : parts[s]) {
-        seg.group = global[seg.group];
-        if (!clean.empty() && clean.back().group == seg.group && clean.back().hi != traits::max() &&
-            traits::next(clean.back().hi) == seg.lo) {
-          clean.back().hi = seg.hi;  // a range cut at the shard's edge
+    auto& p = parts[s];
+    p.single_common = p.single.empty() ? 0 : global[p.single_common];
+    for (auto& g : p.single_group) g = global[g];
+    for (auto& g : p.group) g = global[g];
+  }
+  // A piece at the end of a shard that touches the next shard's first piece and has its group
+  // (a range cut at the edge, or neighbours) joins it: then the pieces go through a writer again
+  // (rare). Otherwise the arrays are put end to end.
+  struct piece {
+    K lo;
+    K hi;
+    std::uint32_t group;
+  };
+  const auto group_of = [](const pieces& p, std::size_t i) {
+    return p.single_group.empty() ? p.single_common : p.single_group[i];
+  };
+  const auto first_piece = [&](const pieces& p) -> std::optional<piece> {
+    const bool s = !p.single.empty();
+    const bool r = !p.lo.empty();
+    if (!s && !r) return std::nullopt;
+    if (s && (!r || p.single.front() < p.lo.front())) {
+      return piece{p.single.front(), p.single.front(), group_of(p, 0)};
+    }
+    return piece{p.lo.front(), p.hi.front(), p.group.front()};
+  };
+  const auto last_piece = [&](const pieces& p) -> std::optional<piece> {
+    const bool s = !p.single.empty();
+    const bool r = !p.lo.empty();
+    if (!s && !r) return std::nullopt;
+    if (s && (!r || p.single.back() > p.hi.back())) {
+      return piece{p.single.back(), p.single.back(), group_of(p, p.single.size() - 1)};
+    }
+    return piece{p.lo.back(), p.hi.back(), p.group.back()};
+  };
+  bool joins = false;
+  std::optional<piece> before;
+  for (const auto& p : parts) {
+    const auto first = first_piece(p);
+    if (!first) continue;
+    if (before && before->group == first->group && before->hi != traits::max() &&
+        traits::next(before->hi) == first->lo) {
+      joins = true;
+    }
+    before = last_piece(p);
+  }
+  pieces all;
+  if (joins) {
+    piece_writer w(all);
+    for (auto& p : parts) {
+      std::size_t a = 0;
+      std::size_t b = 0;
+      while (a < p.single.size() || b < p.lo.size()) {
+        if (a < p.single.size() && (b == p.lo.size() || p.single[a] < p.lo[b])) {
+          w.add(p.single[a], p.single[a], group_of(p, a));
+          ++a;
         } else {
-          clean.push_back(seg);
+          w.add(p.lo[b], p.hi[b], p.group[b]);
+          ++b;
         }
       }
-      std::vector<segment>().swap(parts[s]);
+      p = pieces{};
+    }
+    w.flush();
+  } else {
+    std::size_t singles = 0;
+    std::size_t intervals = 0;
+    bool common = true;
+    std::optional<std::uint32_t> common_group;
+    for (const auto& p : parts) {
+      singles += p.single.size();
+      intervals += p.lo.size();
+      if (p.single.empty()) continue;
+      if (!p.single_group.empty() || (common_group && *common_group != p.single_common)) {
+        common = false;
+      }
+      if (!common_group) common_group = p.single_common;
+    }
+    all.single.reserve(singles);
+    all.lo.reserve(intervals);
+    all.hi.reserve(intervals);
+    all.group.reserve(intervals);
+    all.single_common = common_group.value_or(0);
+    if (!common) all.single_group.reserve(singles);
+    for (auto& p : parts) {
+      all.single.insert(all.single.end(), p.single.begin(), p.single.end());
+      if (!common) {
+        for (std::size_t i = 0; i < p.single.size(); ++i) all.single_group.push_back(group_of(p, i));
+      }
+      all.lo.insert(all.lo.end(), p.lo.begin(), p.lo.end());
+      all.hi.insert(all.hi.end(), p.hi.begin(), p.hi.end());
+      all.group.insert(all.group.end(), p.group.begin(), p.group.end());
+      p = pieces{};
     }
   }
-
-  std::size_t singles = 0;
-  for (const auto& s : clean) singles += s.lo == s.hi ? 1 : 0;
-  t.single_.reserve(singles);
-  t.lo_.reserve(clean.size() - singles);
-  t.hi_.reserve(clean.size() - singles);
-  t.group_.reserve(clean.size() - singles);
-  bool common = true;
-  for (const auto& s : clean) {
-    if (s.lo == s.hi) {
-      if (t.single_.empty()) t.single_common_ = s.group;
-      if (s.group != t.single_common_) common = false;
-      t.single_.push_back(s.lo);
-    } else {
-      t.lo_.push_back(s.lo);
-      t.hi_.push_back(s.hi);
-      t.group_.push_back(s.group);
-    }
-  }
-  if (!common) {
-    t.single_group_.reserve(singles);
-    for (const auto& s : clean) {
-      if (s.lo == s.hi) t.single_group_.push_back(s.group);
-    }
-  }
-  t.groups_.shrink();
-  if constexpr (std::is_same_v<K, std::uint32_t>) {
-    t.single_idx_.build(t.single_);
-    t.lo_idx_.build(t.lo_);
-  }
+  t.take(std::move(all));
+  t.index();
   return t;
 }
 

@@ -136,28 +136,45 @@ class interval_table;
 // that will build the table; a range crossing a shard's edge is cut there) and in chunks of
 // fixed size, so no vector doubles (and copies itself) while a big list is read, and the parts
 // of a parallel load are taken over without a copy. IPv6 lists have one shard.
+// IPv4 single addresses of the most specific level (32) with a value, the bulk of a big list,
+// are kept apart as 8-octet (address, value) records: half the memory of a range, and they are
+// sorted and resolved without the level machinery (interval_table::build).
 template <class K>
 class range_list {
  public:
+  struct single_entry {
+    K key;
+    std::uint32_t value;
+  };
+
   explicit range_list(unsigned shards = 1);
   void push(const tagged_range<K>& r);
+  void push_single(K key, std::uint32_t value);  // push({key, key, value, most specific})
   void append(range_list&& later);  // later's ranges after these (the same number of shards)
   unsigned shards() const { return static_cast<unsigned>(chunks_.size()); }
   std::size_t size() const { return size_; }
   template <class F>
-  void update(F f) {  // f(tagged_range<K>&) on every range
+  void update_values(F f) {  // f(std::uint32_t&) on the value of every range and single
     for (auto& shard : chunks_) {
       for (auto& c : shard) {
-        for (auto& r : c) f(r);
+        for (auto& r : c) f(r.value);
+      }
+    }
+    for (auto& shard : singles_) {
+      for (auto& c : shard) {
+        for (auto& e : c) f(e.value);
       }
     }
   }
 
  private:
   friend class interval_table<K>;
-  static constexpr std::size_t chunk_ranges = std::size_t{1} << 16;  // 1 MiB of IPv4 ranges
+  static constexpr std::size_t chunk_ranges = std::size_t{1} << 16;   // 1 MiB of IPv4 ranges
+  static constexpr std::size_t chunk_singles = std::size_t{1} << 17;  // 1 MiB of IPv4 singles
   void add(unsigned shard, const tagged_range<K>& r);
-  std::vector<std::vector<std::vector<tagged_range<K>>>> chunks_;  // [shard][chunk]
+  unsigned shard_of(K key) const;
+  std::vector<std::vector<std::vector<tagged_range<K>>>> chunks_;   // [shard][chunk]
+  std::vector<std::vector<std::vector<single_entry>>> singles_;     // [shard][chunk]
   std::size_t size_ = 0;
 };
 
@@ -263,14 +280,28 @@ class interval_table {
     K hi;
     std::uint32_t group;  // group id, or excluded_value
   };
+  // One shard's part of a table: its arrays, with the shard's own group ids.
+  struct pieces {
+    std::vector<K> single;
+    std::vector<std::uint32_t> single_group;  // empty while every single has single_common
+    std::uint32_t single_common = 0;
+    std::vector<K> lo;
+    std::vector<K> hi;
+    std::vector<std::uint32_t> group;
+  };
+  class piece_writer;
+  using single_entry = typename range_list<K>::single_entry;
+
   static std::vector<segment> level_segments(std::span<const tagged_range<K>> level,
                                              group_store& groups);
-  // The ranges as sorted disjoint segments, most specific level first at each address, the
-  // exclusions dropped and neighbours of one group joined.
-  static std::vector<segment> resolve(std::vector<std::vector<tagged_range<K>>> chunks,
-                                      group_store& groups);
+  // The ranges and singles as sorted disjoint pieces, most specific level first at each
+  // address, the exclusions dropped and neighbours of one group joined.
+  static pieces resolve(std::vector<std::vector<tagged_range<K>>> chunks,
+                        std::vector<std::vector<single_entry>> singles, group_store& groups);
   // Adds to top (one level's segments) the parts of below's that top does not cover.
   static void fill_gaps(std::vector<segment>& top, const std::vector<segment>& below);
+  void take(pieces&& p);  // p's arrays (one shard, group ids of groups_) become the table's
+  void index();           // after the arrays are complete
 
   std::vector<K> single_;
   std::vector<std::uint32_t> single_group_;

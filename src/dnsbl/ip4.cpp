@@ -199,8 +199,8 @@ class ip4_builder final : public leaf_builder {
     auto& p = static_cast<ip4_builder&>(part);
     const value_map m = take_values(p);
     if (!p.ranges_) return;
-    p.ranges_->update([&m](tagged_range<std::uint32_t>& r) {
-      if (r.value != excluded_value) r.value = m(r.value);
+    p.ranges_->update_values([&m](std::uint32_t& v) {
+      if (v != excluded_value) v = m(v);
     });
     if (!ranges_) {
       ranges_ = std::move(p.ranges_);

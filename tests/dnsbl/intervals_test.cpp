@@ -184,6 +184,70 @@ TEST(interval_table, sharded_build_is_the_same_table) {
   }
 }
 
+// Level-32 single addresses with a value are sorted and resolved apart from the ranges
+// (range_list::push_single): here they fall on level-32 ranges and exclusions, repeat with
+// other values, and sit inside and beside lower levels, around the edges of 2 and 3 shards.
+// Every address against the reference; the walk is sorted, disjoint and canonical (no two
+// touching runs of one group); 1, 2 and 3 threads give the same walk.
+TEST(interval_table, singles_resolve_against_level_32_and_below) {
+  std::mt19937 rng(321);
+  const std::uint32_t bases[] = {0u, 0x7FFFE000u, 0x55554000u, 0xFFFFB000u};
+  for (const std::uint32_t base : bases) {
+    std::vector<range> ranges;
+    const std::uint32_t span = 0x4000;
+    for (int i = 0; i < 6000; ++i) {
+      const std::uint32_t kind = rng() % 100;
+      const std::uint32_t lo = base + rng() % span;
+      const std::uint32_t value = rng() % 4;
+      if (kind < 70) {
+        ranges.push_back({lo, lo, value, 32});  // a single
+      } else if (kind < 78) {
+        ranges.push_back({lo, lo, excluded_value, 32});
+      } else if (kind < 86) {
+        const std::uint32_t hi = std::min<std::uint64_t>(lo + rng() % 40, 0xFFFFFFFFu);
+        ranges.push_back({lo, hi, rng() % 5 == 0 ? excluded_value : value, 32});
+      } else {
+        const std::uint32_t len = rng() % 2000;
+        const std::uint32_t hi = std::min<std::uint64_t>(std::uint64_t{lo} + len, 0xFFFFFFFFu);
+        const auto level = static_cast<std::uint16_t>(8 * (rng() % 4));
+        ranges.push_back({lo, hi, rng() % 6 == 0 ? excluded_value : value, level});
+      }
+    }
+    std::vector<std::string> walks[3];
+    for (const unsigned threads : {1u, 2u, 3u}) {
+      const auto t = interval_table<std::uint32_t>::build(ranges, threads);
+      const std::uint32_t last = base + span + 2100 < base ? 0xFFFFFFFFu : base + span + 2100;
+      for (std::uint32_t addr = base;; ++addr) {
+        ASSERT_EQ(show(t.find(addr)), show(reference(ranges, addr)))
+            << "base " << base << " threads " << threads << " addr " << addr;
+        if (addr == last) break;
+      }
+      std::size_t a = 0;
+      std::size_t b = 0;
+      std::uint32_t lo = 0;
+      std::uint32_t hi = 0;
+      std::span<const std::uint32_t> values;
+      std::uint64_t prev_hi = 0;
+      std::string prev_values;
+      bool first = true;
+      while (t.next(a, b, lo, hi, values)) {
+        ASSERT_LE(lo, hi);
+        if (!first) {
+          ASSERT_GT(lo, prev_hi) << "overlap at " << lo;
+          ASSERT_FALSE(lo == prev_hi + 1 && show(values) == prev_values)
+              << "touching runs of one group at " << lo;
+        }
+        first = false;
+        prev_hi = hi;
+        prev_values = show(values);
+        walks[threads - 1].push_back(std::to_string(lo) + "-" + std::to_string(hi) + prev_values);
+      }
+    }
+    EXPECT_EQ(walks[1], walks[0]) << "base " << base;
+    EXPECT_EQ(walks[2], walks[0]) << "base " << base;
+  }
+}
+
 TEST(interval_table, large_tables_use_the_bucket_index) {
   // Over 65536 singles and intervals, so the bucket index is built and searched; checked
   // against a std::map at every boundary and at random points.
