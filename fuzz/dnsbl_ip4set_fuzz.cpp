@@ -1,16 +1,22 @@
 // Fuzz target for the IPv4 dataset loaders (ip4set, ip4trie, ip4tset; dnsbl/dataset.hpp) on
 // arbitrary text, followed by lookups. Invariants: loading never crashes and either fails with a
 // message or yields a set; warnings carry a line number; a listed address has values and its
-// prefixes are empty non-terminals; the RFC 5782 test points hold. A broken invariant traps.
+// prefixes are empty non-terminals; the RFC 5782 test points hold. And text::plain_ip4_lines,
+// from every line start: it takes whole lines, each a plain address line that parse_ip4_prefix
+// reads as the same /32, and stops only at a line that is not one, at its limit, or with fewer
+// than 16 octets left. A broken invariant traps.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <optional>
+#include <string_view>
 #include <string>
 #include <vector>
 
 #include "dns/name.hpp"
 #include "dnsbl/dataset.hpp"
 #include "dnsbl/leaf.hpp"
+#include "dnsbl/text.hpp"
 #include "dnsbl/transfer.hpp"
 #include "dnsbl/zone.hpp"
 #include "require.hpp"
@@ -75,10 +81,62 @@ void check_transfer(const std::shared_ptr<const dnsbl::dataset>& data) {
   require(n >= 2 && last == dns::rr_type::soa);
 }
 
+// "a.b.c.d": 1 to 3 digits an octet, each at most 255, nothing else.
+std::optional<std::uint32_t> plain_line(std::string_view line) {
+  std::uint32_t addr = 0;
+  for (int octet = 0; octet < 4; ++octet) {
+    if (octet > 0) {
+      if (line.empty() || line.front() != '.') return std::nullopt;
+      line.remove_prefix(1);
+    }
+    std::size_t digits = 0;
+    std::uint32_t v = 0;
+    while (digits < line.size() && line[digits] >= '0' && line[digits] <= '9') {
+      v = v * 10 + static_cast<std::uint32_t>(line[digits] - '0');
+      if (++digits > 3) return std::nullopt;
+    }
+    if (digits == 0 || v > 255) return std::nullopt;
+    line.remove_prefix(digits);
+    addr = (addr << 8) | v;
+  }
+  if (!line.empty()) return std::nullopt;
+  return addr;
+}
+
+void check_plain_lines(std::string_view text) {
+  for (std::size_t at = 0;;) {
+    std::uint32_t out[8];
+    std::size_t n = 0;
+    const std::size_t max = 1 + at % 8;
+    const std::size_t took = dnsbl::text::plain_ip4_lines(text.substr(at), out, max, n);
+    require(n <= max);
+    std::size_t pos = at;
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::size_t nl = text.find('\n', pos);
+      require(nl != std::string_view::npos);
+      std::string_view line = text.substr(pos, nl - pos);
+      const auto want = plain_line(line);
+      require(want.has_value() && *want == out[i]);
+      const auto p = dnsbl::text::parse_ip4_prefix(line);
+      require(p.has_value() && p->bits == 32 && p->addr == out[i] && line.empty());
+      pos = nl + 1;
+    }
+    require(pos == at + took);
+    if (n < max && text.size() - pos >= 16) {
+      const std::size_t nl = text.find('\n', pos);
+      require(nl == std::string_view::npos || !plain_line(text.substr(pos, nl - pos)));
+    }
+    const std::size_t next = text.find('\n', at);
+    if (next == std::string_view::npos) break;
+    at = next + 1;
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
+  check_plain_lines(text);
   std::vector<std::uint32_t> probes = {0x01020304u, 0x0A000001u, 0x0A010203u, 0x7F00000Au,
                                        0xC0000201u, 0xFFFFFFFFu, 0u};
   for (std::size_t i = 0; i + 4 <= size && probes.size() < 64; i += 4) {

@@ -8,6 +8,9 @@
 //     rest parsed by the loader, as load_dataset_files does on threads;
 //   - a load with several threads, whose IPv4 ranges are kept and resolved in shards of the
 //     key space (cut at the shard edges, joined again after).
+// And a sequential load of the text with a space before every line (which the lines' meaning
+// ignores) must give it too: there no line is plain, so every line goes through line(), where
+// the text's plain address lines went through leaf_builder::plain_lines.
 // A difference traps.
 #include <cstddef>
 #include <cstdint>
@@ -66,6 +69,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   seq.threads = 1;
   const std::vector<dnsbl::source_text> sources = {{"f", text, 0}};
   const std::string want = dump(dnsbl::load_dataset(type, sources, seq));
+
+  std::string spaced = " ";
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    spaced += text[i];
+    if (text[i] == '\n' && i + 1 < text.size()) spaced += ' ';
+  }
+  const std::vector<dnsbl::source_text> spaced_sources = {{"f", spaced, 0}};
+  require(dump(dnsbl::load_dataset(type, spaced_sources, seq)) == want);
 
   dnsbl::load_options par = seq;
   par.threads = threads;

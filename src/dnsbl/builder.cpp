@@ -37,17 +37,19 @@ void leaf_builder::default_line(std::string_view s, line_context& ctx) {
   }
 }
 
-std::optional<std::uint32_t> leaf_builder::entry_value(std::string_view rest, line_context& ctx) {
-  if (rest.empty() || text::is_comment(rest.front())) {
-    if (speculative_) {
-      if (!used_default_) {
-        used_default_ = true;
-        first_use_.push_back(fork_default);
-      }
-      return fork_default;  // a placeholder: absorb() puts the default value in scope there
+std::uint32_t leaf_builder::default_entry_value() {
+  if (speculative_) {
+    if (!used_default_) {
+      used_default_ = true;
+      first_use_.push_back(fork_default);
     }
-    return default_value_index();
+    return fork_default;  // a placeholder: absorb() puts the default value in scope there
   }
+  return default_value_index();
+}
+
+std::optional<std::uint32_t> leaf_builder::entry_value(std::string_view rest, line_context& ctx) {
+  if (rest.empty() || text::is_comment(rest.front())) return default_entry_value();
   text::value_error err{};
   const auto v = text::parse_value(rest, err);
   if (!v) {

@@ -57,6 +57,14 @@ class leaf_builder {
   virtual void start_file();
   virtual void line(std::string_view s, line_context& ctx) = 0;
   virtual std::shared_ptr<const leaf> finish(line_context& ctx) = 0;
+  // Plain address lines at the start of text (text::plain_ip4_lines), taken as line() takes
+  // them but many at a time: returns the octets of the lines read and counts the lines in
+  // ctx.line. 0: none there, or a type that reads every line through line().
+  virtual std::size_t plain_lines(std::string_view text, line_context& ctx) {
+    (void)text;
+    (void)ctx;
+    return 0;
+  }
 
   dataset_type type() const { return type_; }
   static constexpr std::uint32_t no_index = 0xFFFFFFFFu;
@@ -82,6 +90,8 @@ class leaf_builder {
   // The value following an entry's key (leading separators skipped): an index into values_, or
   // nullopt after a warning.
   std::optional<std::uint32_t> entry_value(std::string_view rest, line_context& ctx);
+  // What entry_value() gives an entry with no value of its own.
+  std::uint32_t default_entry_value();
   // The value test points get: the first default line of the dataset, else 127.0.0.2.
   std::uint32_t first_default();
   // The default value in scope, interned once per default line (not once per entry).

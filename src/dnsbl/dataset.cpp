@@ -59,8 +59,10 @@ line_kind classify(std::string_view& line) {
 // unfinished last line waits for the next piece, or for end().
 class line_splitter {
  public:
-  template <class OnLine>
-  bool feed(std::string_view text, OnLine on_line) {
+  // bulk(rest) is asked at each line start first: it may take whole lines at the start of
+  // rest (leaf_builder::plain_lines) and returns their octets.
+  template <class OnLine, class Bulk>
+  bool feed(std::string_view text, OnLine on_line, Bulk bulk) {
     std::size_t start = 0;
     if (!carry_.empty()) {
       const std::size_t nl = text.find('\n');
@@ -75,6 +77,8 @@ class line_splitter {
       start = nl + 1;
     }
     while (start < text.size()) {
+      start += bulk(text.substr(start));
+      if (start == text.size()) break;
       const std::size_t nl = text.find('\n', start);
       if (nl == std::string_view::npos) {
         carry_.assign(text.substr(start));
@@ -125,8 +129,12 @@ class loader {
   // Lines may be split anywhere between two calls.
   bool feed(std::string_view text) {
     if (error_) return false;
-    return lines_.feed(text,
-                       [this](std::string_view line, std::size_t) { return next_line(line); });
+    return lines_.feed(
+        text, [this](std::string_view line, std::size_t) { return next_line(line); },
+        [this](std::string_view rest) -> std::size_t {
+          leaf_builder* b = current();
+          return b != nullptr && !error_ ? b->plain_lines(rest, ctx_) : 0;
+        });
   }
 
   bool end_source() {
@@ -420,8 +428,14 @@ class dataset_part::impl {
   // As loader::feed, but stops at the first line that needs the state of the lines before.
   bool feed(std::string_view text) {
     if (stopped) return false;
-    return lines_.feed(text,
-                       [this](std::string_view line, std::size_t n) { return one_line(line, n); });
+    return lines_.feed(
+        text, [this](std::string_view line, std::size_t n) { return one_line(line, n); },
+        [this](std::string_view rest) -> std::size_t {
+          if (stopped) return 0;
+          const std::size_t n = builder->plain_lines(rest, ctx);
+          consumed += n;
+          return n;
+        });
   }
 
   void end() {

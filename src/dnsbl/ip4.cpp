@@ -188,6 +188,26 @@ class ip4_builder final : public leaf_builder {
     }
   }
 
+  std::size_t plain_lines(std::string_view text, line_context& ctx) override {
+    if (type() == dataset_type::ip4trie) return 0;  // line() checks duplicates
+    // A lone /32 with the default value, as line() reads "a.b.c.d" (expand_octet_levels keeps
+    // a /32 as it is, on level 32).
+    std::size_t taken = 0;
+    std::uint32_t value = 0;
+    for (;;) {
+      std::uint32_t batch[256];
+      std::size_t n = 0;
+      const std::size_t octets = text::plain_ip4_lines(text.substr(taken), batch, 256, n);
+      if (n == 0) return taken;
+      if (taken == 0) value = default_entry_value();
+      auto& list = ranges(ctx);
+      for (std::size_t i = 0; i < n; ++i) list.push_single(batch[i], value);
+      ctx.line += n;
+      taken += octets;
+      if (n < 256) return taken;
+    }
+  }
+
   std::unique_ptr<leaf_builder> fork() const override {
     if (type() == dataset_type::ip4trie) return nullptr;  // duplicates span the whole dataset
     auto b = std::make_unique<ip4_builder>(type());
@@ -248,11 +268,20 @@ class ip4tset_builder final : public leaf_builder {
       ctx.warn("invalid address");
       return;
     }
-    // Fixed-size chunks: no vector ever doubles (and copies) the whole list while it grows.
-    if (chunks_.empty() || chunks_.back().size() == chunk_keys) {
-      chunks_.emplace_back().reserve(chunk_keys);
+    push(p->addr);
+  }
+
+  std::size_t plain_lines(std::string_view text, line_context& ctx) override {
+    std::size_t taken = 0;
+    for (;;) {
+      std::uint32_t batch[256];
+      std::size_t n = 0;
+      const std::size_t octets = text::plain_ip4_lines(text.substr(taken), batch, 256, n);
+      for (std::size_t i = 0; i < n; ++i) push(batch[i]);
+      ctx.line += n;
+      taken += octets;
+      if (n < 256) return taken;
     }
-    chunks_.back().push_back(p->addr);
   }
 
   std::unique_ptr<leaf_builder> fork() const override {
@@ -280,6 +309,13 @@ class ip4tset_builder final : public leaf_builder {
 
  private:
   static constexpr std::size_t chunk_keys = std::size_t{1} << 18;  // 1 MiB
+  // Fixed-size chunks: no vector ever doubles (and copies) the whole list while it grows.
+  void push(std::uint32_t addr) {
+    if (chunks_.empty() || chunks_.back().size() == chunk_keys) {
+      chunks_.emplace_back().reserve(chunk_keys);
+    }
+    chunks_.back().push_back(addr);
+  }
   std::vector<std::vector<std::uint32_t>> chunks_;
 };
 

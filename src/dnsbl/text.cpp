@@ -1,5 +1,10 @@
 #include "dnsbl/text.hpp"
 
+#include <bit>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace mx::dnsbl::text {
 
 namespace {
@@ -106,6 +111,63 @@ std::optional<ip4_prefix> parse_ip4_prefix(std::string_view& s) {
   out.addr = addr;
   out.bits = 8 * octets;
   return out;
+}
+
+std::size_t plain_ip4_lines(std::string_view text, std::uint32_t* out, std::size_t max,
+                            std::size_t& count) {
+  count = 0;
+#if defined(__SSE2__)
+  const char* const begin = text.data();
+  const char* p = begin;
+  const char* const end = begin + text.size();
+  const __m128i newline = _mm_set1_epi8('\n');
+  const __m128i dot = _mm_set1_epi8('.');
+  const __m128i zero = _mm_set1_epi8('0');
+  const __m128i nine = _mm_set1_epi8(9);
+  // The digit values at d[0..15]; d[-2] and d[-1] are 0, so the tens and hundreds of a first
+  // octet shorter than 3 digits read a zero, not memory before the buffer.
+  alignas(16) unsigned char buf[32] = {};
+  unsigned char* const d = buf + 2;
+  while (count < max && end - p >= 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const auto newlines = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, newline)));
+    if (newlines == 0) break;
+    const unsigned len = static_cast<unsigned>(std::countr_zero(newlines));
+    const unsigned line = (1u << len) - 1;
+    const unsigned dots = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, dot))) & line;
+    const __m128i digit = _mm_sub_epi8(v, zero);
+    const unsigned digits =
+        static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(digit, nine), digit))) &
+        line;
+    if ((dots | digits) != line || std::popcount(dots) != 3) break;
+    const unsigned d1 = static_cast<unsigned>(std::countr_zero(dots));
+    const unsigned rest = dots & (dots - 1);
+    const unsigned d2 = static_cast<unsigned>(std::countr_zero(rest));
+    const unsigned d3 = static_cast<unsigned>(std::countr_zero(rest & (rest - 1)));
+    const unsigned ends[4] = {d1, d2, d3, len};
+    const unsigned lens[4] = {d1, d2 - d1 - 1, d3 - d2 - 1, len - d3 - 1};
+    if (lens[0] - 1 > 2 || lens[1] - 1 > 2 || lens[2] - 1 > 2 || lens[3] - 1 > 2) break;
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(d), digit);
+    std::uint32_t addr = 0;
+    unsigned over = 0;
+    for (int i = 0; i < 4; ++i) {
+      const int e = static_cast<int>(ends[i]);  // d[e - 3] is d[-2] at the lowest
+      const unsigned octet = d[e - 1] + (lens[i] >= 2 ? 10u * d[e - 2] : 0u) +
+                             (lens[i] == 3 ? 100u * d[e - 3] : 0u);
+      over |= octet > 255 ? 1u : 0u;
+      addr = (addr << 8) | (octet & 255u);
+    }
+    if (over != 0) break;
+    out[count++] = addr;
+    p += len + 1;
+  }
+  return static_cast<std::size_t>(p - begin);
+#else
+  (void)text;
+  (void)out;
+  (void)max;
+  return 0;
+#endif
 }
 
 std::optional<ip4_range> parse_ip4_range(std::string_view& s) {

@@ -69,6 +69,51 @@ TEST(text, ip4_range_table) {
   }
 }
 
+// plain_ip4_lines: how many lines it takes from the start of the text and what they are. The
+// text is padded so that at least 16 octets follow every line of the case (it stops short of
+// that), except in the cases about the tail.
+TEST(text, plain_ip4_lines_table) {
+  struct plain_case {
+    std::string text;
+    std::size_t max;
+    std::string want;  // the addresses read, then "|" and the text left
+  };
+  const std::string pad = "\n# padding, not read\n";
+  const plain_case cases[] = {
+      {"1.2.3.4\n" + pad, 9, "1.2.3.4 |" + pad},
+      {"255.255.255.255\n0.0.0.0\n" + pad, 9, "255.255.255.255 0.0.0.0 |" + pad},
+      {"10.20.30.40\n100.1.10.199\n" + pad, 1, "10.20.30.40 |100.1.10.199\n" + pad},
+      {"001.002.003.004\n" + pad, 9, "1.2.3.4 |" + pad},  // leading zeros are decimal
+      {"256.1.1.1\n" + pad, 9, "|256.1.1.1\n" + pad},
+      {"1.2.3.300\n" + pad, 9, "|1.2.3.300\n" + pad},
+      {"0001.2.3.4\n" + pad, 9, "|0001.2.3.4\n" + pad},  // four digits: the general parser
+      {"1.2.3\n" + pad, 9, "|1.2.3\n" + pad},            // a /24
+      {"1.2.3.4.5\n" + pad, 9, "|1.2.3.4.5\n" + pad},
+      {"1..3.4\n" + pad, 9, "|1..3.4\n" + pad},
+      {".1.2.3\n" + pad, 9, "|.1.2.3\n" + pad},
+      {"1.2.3.\n" + pad, 9, "|1.2.3.\n" + pad},
+      {"1.2.3.4 \n" + pad, 9, "|1.2.3.4 \n" + pad},
+      {" 1.2.3.4\n" + pad, 9, "| 1.2.3.4\n" + pad},
+      {"1.2.3.4\r\n" + pad, 9, "|1.2.3.4\r\n" + pad},
+      {"1.2.3.4/32\n" + pad, 9, "|1.2.3.4/32\n" + pad},
+      {"1.2.3.4:2\n" + pad, 9, "|1.2.3.4:2\n" + pad},
+      {"1.2.3.4\xB0\n" + pad, 9, "|1.2.3.4\xB0\n" + pad},
+      {"\n1.2.3.4\n" + pad, 9, "|\n1.2.3.4\n" + pad},  // an empty line
+      {"1.2.3.4\n5.6.7.8\n", 9, "1.2.3.4 |5.6.7.8\n"},  // fewer than 16 octets left
+      {"1.2.3.4\n", 9, "|1.2.3.4\n"},
+      {"1.2.3.4", 9, "|1.2.3.4"},
+  };
+  for (const auto& c : cases) {
+    std::uint32_t out[16];
+    std::size_t n = 99;
+    const std::size_t took = text::plain_ip4_lines(c.text, out, c.max, n);
+    std::string got;
+    for (std::size_t i = 0; i < n && i < 16; ++i) got += ip4(out[i]) + " ";
+    got += "|" + c.text.substr(took);
+    EXPECT_EQ(got, c.want) << "input: " << c.text;
+  }
+}
+
 TEST(text, ip4_cidr_and_addr_table) {
   const range_case cidr[] = {
       {"10.0.0.0/8", "10.0.0.0-10.255.255.255/8|"},
