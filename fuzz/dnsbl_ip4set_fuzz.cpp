@@ -1,8 +1,8 @@
 // Fuzz target for the IPv4 dataset loaders (ip4set, ip4trie, ip4tset; dnsbl/dataset.hpp) on
 // arbitrary text, followed by lookups. Invariants: loading never crashes and either fails with a
 // message or yields a set; warnings carry a line number; a listed address has values and its
-// prefixes are empty non-terminals; the RFC 5782 test points hold. And text::plain_ip4_lines,
-// from every line start: it takes whole lines, each a plain address line that parse_ip4_prefix
+// prefixes are empty non-terminals; the RFC 5782 test points hold. And text::plain_ip4_lines
+// (and its SSE2-only form), from every line start: it takes whole lines, each a plain address line that parse_ip4_prefix
 // reads as the same /32, and stops only at a line that is not one, at its limit, or with fewer
 // than 16 octets left. A broken invariant traps.
 #include <cstddef>
@@ -103,12 +103,12 @@ std::optional<std::uint32_t> plain_line(std::string_view line) {
   return addr;
 }
 
-void check_plain_lines(std::string_view text) {
+void check_plain_lines(std::string_view text, decltype(&dnsbl::text::plain_ip4_lines) read) {
   for (std::size_t at = 0;;) {
     std::uint32_t out[8];
     std::size_t n = 0;
     const std::size_t max = 1 + at % 8;
-    const std::size_t took = dnsbl::text::plain_ip4_lines(text.substr(at), out, max, n);
+    const std::size_t took = read(text.substr(at), out, max, n);
     require(n <= max);
     std::size_t pos = at;
     for (std::size_t i = 0; i < n; ++i) {
@@ -136,7 +136,8 @@ void check_plain_lines(std::string_view text) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
-  check_plain_lines(text);
+  check_plain_lines(text, &dnsbl::text::plain_ip4_lines);
+  check_plain_lines(text, &dnsbl::text::plain_ip4_lines_sse2);
   std::vector<std::uint32_t> probes = {0x01020304u, 0x0A000001u, 0x0A010203u, 0x7F00000Au,
                                        0xC0000201u, 0xFFFFFFFFu, 0u};
   for (std::size_t i = 0; i + 4 <= size && probes.size() < 64; i += 4) {

@@ -469,36 +469,11 @@ range_list<K>::range_list(unsigned shards)
 }
 
 template <class K>
-unsigned range_list<K>::shard_of(K key) const {
-  if constexpr (std::is_same_v<K, std::uint32_t>) {
-    // Shard s holds the keys k with k * n / 2^32 == s.
-    return static_cast<unsigned>((std::uint64_t{key} * chunks_.size()) >> 32);
-  } else {
-    (void)key;
-    return 0;
-  }
-}
-
-template <class K>
 void range_list<K>::add(unsigned shard, const tagged_range<K>& r) {
   auto& list = chunks_[shard];
   if (list.empty() || list.back().size() == chunk_ranges) list.emplace_back().reserve(chunk_ranges);
   list.back().push_back(r);
   ++size_;
-}
-
-template <class K>
-void range_list<K>::push_single(K key, std::uint32_t value) {
-  if constexpr (std::is_same_v<K, std::uint32_t>) {
-    auto& list = singles_[shard_of(key)];
-    if (list.empty() || list.back().size() == chunk_singles) {
-      list.emplace_back().reserve(chunk_singles);
-    }
-    list.back().push_back({key, value});
-    ++size_;
-  } else {
-    push({key, key, value, 128});
-  }
 }
 
 template <class K>
@@ -589,58 +564,89 @@ class interval_table<K>::piece_writer {
   std::uint32_t group_ = 0;
 };
 
+// The singles (sorted by key) resolved one address at a time: several entries of one address,
+// and the level-32 segments covering it, add up to its group; a level-32 exclusion covering it
+// removes it. Read as the pieces are written, so the points are never stored.
+template <class K>
+class point_reader {
+ public:
+  using entry = typename range_list<K>::single_entry;
+  template <class Segment>
+  point_reader(const std::vector<entry>& singles, const std::vector<Segment>& top,
+               group_store& groups)
+      : singles_(singles), groups_(groups) {
+    top_.reserve(top.size());
+    for (const auto& seg : top) top_.push_back({seg.lo, seg.hi, seg.group});
+    advance();
+  }
+  bool more() const { return more_; }
+  K key() const { return key_; }
+  std::uint32_t group() const { return group_; }
+
+  void advance() {
+    while (k_ < singles_.size()) {
+      key_ = singles_[k_].key;
+      std::size_t e = k_ + 1;
+      while (e < singles_.size() && singles_[e].key == key_) ++e;
+      while (t_ < top_.size() && top_[t_].hi < key_) ++t_;
+      const bool covered = t_ < top_.size() && top_[t_].lo <= key_;
+      if (covered && top_[t_].group == excluded_value) {
+        k_ = e;
+        continue;
+      }
+      if (e == k_ + 1 && !covered) {
+        group_ = groups_.single(singles_[k_].value);
+        k_ = e;
+        more_ = true;
+        return;
+      }
+      members_.clear();
+      for (; k_ < e; ++k_) members_.push_back(singles_[k_].value);
+      if (covered) {
+        const auto g = groups_.get(top_[t_].group);
+        members_.insert(members_.end(), g.begin(), g.end());
+      }
+      std::sort(members_.begin(), members_.end());
+      members_.erase(std::unique(members_.begin(), members_.end()), members_.end());
+      group_ = groups_.intern(members_);
+      more_ = true;
+      return;
+    }
+    more_ = false;
+  }
+
+ private:
+  struct span {
+    K lo;
+    K hi;
+    std::uint32_t group;
+  };
+  const std::vector<entry>& singles_;
+  group_store& groups_;
+  std::vector<span> top_;  // the level-32 segments (a copy: the gaps below are filled later)
+  std::vector<std::uint32_t> members_;
+  std::size_t k_ = 0;
+  std::size_t t_ = 0;
+  bool more_ = false;
+  K key_{};
+  std::uint32_t group_ = 0;
+};
+
 template <class K>
 auto interval_table<K>::resolve(std::vector<std::vector<tagged_range<K>>> chunks,
                                 std::vector<std::vector<single_entry>> singles_in,
                                 group_store& groups) -> pieces {
   auto ranges = sort_ranges(std::move(chunks));
-  auto singles = sort_singles(std::move(singles_in));
-  // The singles, resolved: one per address, with its group (several entries of one address, and
-  // level-32 ranges covering it, add up; a level-32 exclusion covering it removes it).
-  std::vector<std::pair<K, std::uint32_t>> points;
+  const auto singles = sort_singles(std::move(singles_in));
   std::vector<segment> merged;
   std::size_t i = 0;
-  const auto resolve_points = [&](const std::vector<segment>& top) {
-    points.reserve(singles.size());
-    std::vector<std::uint32_t> members;
-    std::size_t t = 0;
-    for (std::size_t k = 0; k < singles.size();) {
-      const K key = singles[k].key;
-      std::size_t e = k + 1;
-      while (e < singles.size() && singles[e].key == key) ++e;
-      while (t < top.size() && top[t].hi < key) ++t;
-      const bool covered = t < top.size() && top[t].lo <= key;
-      if (covered && top[t].group == excluded_value) {
-        k = e;
-        continue;
-      }
-      if (e == k + 1 && !covered) {
-        points.emplace_back(key, groups.single(singles[k].value));
-        k = e;
-        continue;
-      }
-      members.clear();
-      for (; k < e; ++k) members.push_back(singles[k].value);
-      if (covered) {
-        const auto g = groups.get(top[t].group);
-        members.insert(members.end(), g.begin(), g.end());
-      }
-      std::sort(members.begin(), members.end());
-      members.erase(std::unique(members.begin(), members.end()), members.end());
-      points.emplace_back(key, groups.intern(members));
-    }
-    std::vector<single_entry>().swap(singles);
-  };
-  if (!ranges.empty() && ranges.front().level == 32 && std::is_same_v<K, std::uint32_t>) {
-    std::size_t j = 0;
-    while (j < ranges.size() && ranges[j].level == 32) ++j;
-    merged = level_segments(std::span(ranges).subspan(0, j), groups);
-    resolve_points(merged);
-    merged.reserve(merged.size() + 2 * (ranges.size() - j) + 16);
-    i = j;
-  } else {
-    resolve_points({});
+  if (std::is_same_v<K, std::uint32_t> && !ranges.empty() && ranges.front().level == 32) {
+    // Level 32, the singles' own, first: they are resolved against it.
+    while (i < ranges.size() && ranges[i].level == 32) ++i;
+    merged = level_segments(std::span(ranges).subspan(0, i), groups);
+    merged.reserve(merged.size() + 2 * (ranges.size() - i) + 16);
   }
+  point_reader<K> points(singles, merged, groups);
   while (i < ranges.size()) {
     std::size_t j = i;
     while (j < ranges.size() && ranges[j].level == ranges[i].level) ++j;
@@ -658,33 +664,32 @@ auto interval_table<K>::resolve(std::vector<std::vector<tagged_range<K>>> chunks
   std::vector<tagged_range<K>>().swap(ranges);
 
   // The segments (exclusions dropped) with the points on top: a point is more specific than
-  // any range below level 32, and was resolved against level 32 above.
+  // any range below level 32, and was resolved against level 32.
   pieces out;
-  out.single.reserve(points.size());
+  out.single.reserve(singles.size());
   piece_writer w(out);
-  std::size_t p = 0;
   for (const auto& seg : merged) {
     if (seg.group == excluded_value) continue;
     K from = seg.lo;
     bool rest = true;  // [from, seg.hi] is still to write
-    for (; p < points.size() && points[p].first <= seg.hi; ++p) {
-      const K key = points[p].first;
+    for (; points.more() && points.key() <= seg.hi; points.advance()) {
+      const K key = points.key();
       if (key < from) {
-        w.add(key, key, points[p].second);  // before the segment
+        w.add(key, key, points.group());  // before the segment
         continue;
       }
       if (key > from) w.add(from, traits::prev(key), seg.group);
-      w.add(key, key, points[p].second);
+      w.add(key, key, points.group());
       if (key == seg.hi) {
         rest = false;
-        ++p;
+        points.advance();
         break;
       }
       from = traits::next(key);
     }
     if (rest) w.add(from, seg.hi, seg.group);
   }
-  for (; p < points.size(); ++p) w.add(points[p].first, points[p].first, points[p].second);
+  for (; points.more(); points.advance()) w.add(points.key(), points.key(), points.group());
   w.flush();
   return out;
 }

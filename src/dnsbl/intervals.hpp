@@ -149,7 +149,18 @@ class range_list {
 
   explicit range_list(unsigned shards = 1);
   void push(const tagged_range<K>& r);
-  void push_single(K key, std::uint32_t value);  // push({key, key, value, most specific})
+  void push_single(K key, std::uint32_t value) {  // push({key, key, value, most specific})
+    if constexpr (std::is_same_v<K, std::uint32_t>) {
+      auto& list = singles_[shard_of(key)];
+      if (list.empty() || list.back().size() == chunk_singles) {
+        list.emplace_back().reserve(chunk_singles);
+      }
+      list.back().push_back({key, value});
+      ++size_;
+    } else {
+      push({key, key, value, 128});
+    }
+  }
   void append(range_list&& later);  // later's ranges after these (the same number of shards)
   unsigned shards() const { return static_cast<unsigned>(chunks_.size()); }
   std::size_t size() const { return size_; }
@@ -172,7 +183,15 @@ class range_list {
   static constexpr std::size_t chunk_ranges = std::size_t{1} << 16;   // 1 MiB of IPv4 ranges
   static constexpr std::size_t chunk_singles = std::size_t{1} << 17;  // 1 MiB of IPv4 singles
   void add(unsigned shard, const tagged_range<K>& r);
-  unsigned shard_of(K key) const;
+  unsigned shard_of(K key) const {
+    if constexpr (std::is_same_v<K, std::uint32_t>) {
+      // Shard s holds the keys k with k * n / 2^32 == s.
+      return static_cast<unsigned>((std::uint64_t{key} * chunks_.size()) >> 32);
+    } else {
+      (void)key;
+      return 0;
+    }
+  }
   std::vector<std::vector<std::vector<tagged_range<K>>>> chunks_;   // [shard][chunk]
   std::vector<std::vector<std::vector<single_entry>>> singles_;     // [shard][chunk]
   std::size_t size_ = 0;

@@ -2,7 +2,7 @@
 
 #include <bit>
 #if defined(__SSE2__)
-#include <emmintrin.h>
+#include <immintrin.h>
 #endif
 
 namespace mx::dnsbl::text {
@@ -113,59 +113,155 @@ std::optional<ip4_prefix> parse_ip4_prefix(std::string_view& s) {
   return out;
 }
 
-std::size_t plain_ip4_lines(std::string_view text, std::uint32_t* out, std::size_t max,
-                            std::size_t& count) {
-  count = 0;
 #if defined(__SSE2__)
+namespace {
+
+// A plain address line in the 16 octets at p: its length (to the '\n'), where its octets end
+// and how long they are (1 to 3 digits), and the digits' values. False: not a plain line.
+struct plain_line {
+  unsigned len = 0;
+  unsigned end[4] = {};
+  unsigned digits[4] = {};
+  __m128i value;
+};
+
+inline bool read_plain_line(const char* p, plain_line& line) {
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  const auto newlines =
+      static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('\n'))));
+  if (newlines == 0) return false;
+  const unsigned len = static_cast<unsigned>(std::countr_zero(newlines));
+  const unsigned in_line = (1u << len) - 1;
+  const unsigned dots =
+      static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('.')))) & in_line;
+  line.value = _mm_sub_epi8(v, _mm_set1_epi8('0'));
+  const __m128i nine = _mm_set1_epi8(9);
+  const unsigned digits = static_cast<unsigned>(_mm_movemask_epi8(
+                              _mm_cmpeq_epi8(_mm_min_epu8(line.value, nine), line.value))) &
+                          in_line;
+  // Three dots exactly: clearing the lowest set bit three times leaves none (bit tricks, as
+  // std::popcount is a library call without -mpopcnt).
+  const unsigned rest = dots & (dots - 1);
+  const unsigned last = rest & (rest - 1);
+  if ((dots | digits) != in_line || last == 0 || (last & (last - 1)) != 0) return false;
+  line.len = len;
+  line.end[0] = static_cast<unsigned>(std::countr_zero(dots));
+  line.end[1] = static_cast<unsigned>(std::countr_zero(rest));
+  line.end[2] = static_cast<unsigned>(std::countr_zero(last));
+  line.end[3] = len;
+  line.digits[0] = line.end[0];
+  line.digits[1] = line.end[1] - line.end[0] - 1;
+  line.digits[2] = line.end[2] - line.end[1] - 1;
+  line.digits[3] = len - line.end[2] - 1;
+  // 1 to 3 digits each (0 - 1 wraps to a large number).
+  return ((line.digits[0] - 1 > 2) | (line.digits[1] - 1 > 2) | (line.digits[2] - 1 > 2) |
+          (line.digits[3] - 1 > 2)) == 0;
+}
+
+// The octets from the digit values, in scalar code without branches (octet lengths are random
+// in a list): the tens and hundreds are always read, from a copy with two zero octets before
+// it, and weighted by 0 when absent.
+inline bool octets_sse2(const plain_line& line, std::uint32_t& addr) {
+  alignas(16) unsigned char buf[32] = {};
+  unsigned char* const d = buf + 2;
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(d), line.value);
+  const auto octet = [d](unsigned end, unsigned digits) {
+    const int e = static_cast<int>(end);
+    return d[e - 1] + 10u * (digits >> 1) * d[e - 2] + 100u * ((digits + 1) >> 2) * d[e - 3];
+  };
+  const unsigned o0 = octet(line.end[0], line.digits[0]);
+  const unsigned o1 = octet(line.end[1], line.digits[1]);
+  const unsigned o2 = octet(line.end[2], line.digits[2]);
+  const unsigned o3 = octet(line.end[3], line.digits[3]);
+  if ((o0 | o1 | o2 | o3) > 255) return false;
+  addr = (o0 << 24) | (o1 << 16) | (o2 << 8) | o3;
+  return true;
+}
+
+// SSSE3: one shuffle puts each octet's digits in a 32-bit lane as (hundreds, tens, units, 0),
+// absent digits zero; two multiply-adds make the lanes the octets' values. The shuffle comes
+// from a table of the 81 layouts (1 to 3 digits, four times).
+struct shuffle_table {
+  alignas(16) unsigned char mask[81][16];
+};
+
+constexpr shuffle_table make_shuffle_table() {
+  shuffle_table t{};
+  for (unsigned id = 0; id < 81; ++id) {
+    const unsigned digits[4] = {id / 27 + 1, id / 9 % 3 + 1, id / 3 % 3 + 1, id % 3 + 1};
+    unsigned start = 0;
+    for (unsigned i = 0; i < 4; ++i) {
+      for (unsigned k = 0; k < 4; ++k) t.mask[id][4 * i + k] = 0x80;  // zero
+      for (unsigned k = 0; k < digits[i]; ++k) {
+        t.mask[id][4 * i + 3 - digits[i] + k] = static_cast<unsigned char>(start + k);
+      }
+      start += digits[i] + 1;
+    }
+  }
+  return t;
+}
+
+constexpr shuffle_table shuffles = make_shuffle_table();
+
+__attribute__((target("ssse3"))) inline bool octets_ssse3(const plain_line& line,
+                                                          std::uint32_t& addr) {
+  const unsigned id = (line.digits[0] - 1) * 27 + (line.digits[1] - 1) * 9 +
+                      (line.digits[2] - 1) * 3 + (line.digits[3] - 1);
+  const __m128i mask = _mm_load_si128(reinterpret_cast<const __m128i*>(shuffles.mask[id]));
+  const __m128i lanes = _mm_shuffle_epi8(line.value, mask);
+  const __m128i pairs = _mm_maddubs_epi16(lanes, _mm_set1_epi32(0x00010A64));  // 100, 10, 1, 0
+  const __m128i octets = _mm_madd_epi16(pairs, _mm_set1_epi16(1));
+  if (_mm_movemask_epi8(_mm_cmpgt_epi32(octets, _mm_set1_epi32(255))) != 0) return false;
+  const __m128i bytes = _mm_packus_epi16(_mm_packs_epi32(octets, octets), octets);
+  addr = __builtin_bswap32(static_cast<std::uint32_t>(_mm_cvtsi128_si32(bytes)));
+  return true;
+}
+
+template <bool ssse3>
+std::size_t plain_lines(std::string_view text, std::uint32_t* out, std::size_t max,
+                        std::size_t& count) {
+  count = 0;
   const char* const begin = text.data();
   const char* p = begin;
   const char* const end = begin + text.size();
-  const __m128i newline = _mm_set1_epi8('\n');
-  const __m128i dot = _mm_set1_epi8('.');
-  const __m128i zero = _mm_set1_epi8('0');
-  const __m128i nine = _mm_set1_epi8(9);
-  // The digit values at d[0..15]; d[-2] and d[-1] are 0, so the tens and hundreds of a first
-  // octet shorter than 3 digits read a zero, not memory before the buffer.
-  alignas(16) unsigned char buf[32] = {};
-  unsigned char* const d = buf + 2;
-  while (count < max && end - p >= 16) {
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    const auto newlines = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, newline)));
-    if (newlines == 0) break;
-    const unsigned len = static_cast<unsigned>(std::countr_zero(newlines));
-    const unsigned line = (1u << len) - 1;
-    const unsigned dots = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, dot))) & line;
-    const __m128i digit = _mm_sub_epi8(v, zero);
-    const unsigned digits =
-        static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(digit, nine), digit))) &
-        line;
-    if ((dots | digits) != line || std::popcount(dots) != 3) break;
-    const unsigned d1 = static_cast<unsigned>(std::countr_zero(dots));
-    const unsigned rest = dots & (dots - 1);
-    const unsigned d2 = static_cast<unsigned>(std::countr_zero(rest));
-    const unsigned d3 = static_cast<unsigned>(std::countr_zero(rest & (rest - 1)));
-    const unsigned ends[4] = {d1, d2, d3, len};
-    const unsigned lens[4] = {d1, d2 - d1 - 1, d3 - d2 - 1, len - d3 - 1};
-    if (lens[0] - 1 > 2 || lens[1] - 1 > 2 || lens[2] - 1 > 2 || lens[3] - 1 > 2) break;
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(d), digit);
+  plain_line line;
+  while (count < max && end - p >= 16 && read_plain_line(p, line)) {
     std::uint32_t addr = 0;
-    unsigned over = 0;
-    for (int i = 0; i < 4; ++i) {
-      const int e = static_cast<int>(ends[i]);  // d[e - 3] is d[-2] at the lowest
-      const unsigned octet = d[e - 1] + (lens[i] >= 2 ? 10u * d[e - 2] : 0u) +
-                             (lens[i] == 3 ? 100u * d[e - 3] : 0u);
-      over |= octet > 255 ? 1u : 0u;
-      addr = (addr << 8) | (octet & 255u);
-    }
-    if (over != 0) break;
+    if (!(ssse3 ? octets_ssse3(line, addr) : octets_sse2(line, addr))) break;
     out[count++] = addr;
-    p += len + 1;
+    p += line.len + 1;
   }
   return static_cast<std::size_t>(p - begin);
+}
+
+__attribute__((target("ssse3"))) std::size_t plain_lines_ssse3(std::string_view text,
+                                                               std::uint32_t* out,
+                                                               std::size_t max,
+                                                               std::size_t& count) {
+  return plain_lines<true>(text, out, max, count);
+}
+
+}  // namespace
+#endif
+
+std::size_t plain_ip4_lines(std::string_view text, std::uint32_t* out, std::size_t max,
+                            std::size_t& count) {
+#if defined(__SSE2__)
+  static const bool ssse3 = __builtin_cpu_supports("ssse3");
+  if (ssse3) return plain_lines_ssse3(text, out, max, count);
+#endif
+  return plain_ip4_lines_sse2(text, out, max, count);
+}
+
+std::size_t plain_ip4_lines_sse2(std::string_view text, std::uint32_t* out, std::size_t max,
+                                 std::size_t& count) {
+#if defined(__SSE2__)
+  return plain_lines<false>(text, out, max, count);
 #else
   (void)text;
   (void)out;
   (void)max;
+  count = 0;
   return 0;
 #endif
 }

@@ -103,14 +103,40 @@ TEST(text, plain_ip4_lines_table) {
       {"1.2.3.4\n", 9, "|1.2.3.4\n"},
       {"1.2.3.4", 9, "|1.2.3.4"},
   };
-  for (const auto& c : cases) {
-    std::uint32_t out[16];
-    std::size_t n = 99;
-    const std::size_t took = text::plain_ip4_lines(c.text, out, c.max, n);
-    std::string got;
-    for (std::size_t i = 0; i < n && i < 16; ++i) got += ip4(out[i]) + " ";
-    got += "|" + c.text.substr(took);
-    EXPECT_EQ(got, c.want) << "input: " << c.text;
+  for (auto* read : {&text::plain_ip4_lines, &text::plain_ip4_lines_sse2}) {
+    for (const auto& c : cases) {
+      std::uint32_t out[16];
+      std::size_t n = 99;
+      const std::size_t took = (*read)(c.text, out, c.max, n);
+      std::string got;
+      for (std::size_t i = 0; i < n && i < 16; ++i) got += ip4(out[i]) + " ";
+      got += "|" + c.text.substr(took);
+      EXPECT_EQ(got, c.want) << "input: " << c.text
+                             << (read == &text::plain_ip4_lines ? "" : " (SSE2 alone)");
+    }
+  }
+  // Every layout (1 to 3 digits an octet, 81 in all), with the largest and smallest octets.
+  for (int id = 0; id < 81; ++id) {
+    const int digits[4] = {id / 27 + 1, id / 9 % 3 + 1, id / 3 % 3 + 1, id % 3 + 1};
+    for (const bool high : {false, true}) {
+      std::string line;
+      std::uint32_t want = 0;
+      for (int i = 0; i < 4; ++i) {
+        const std::uint32_t v = high ? (digits[i] == 3 ? 255 : digits[i] == 2 ? 99 : 9)
+                                     : (digits[i] == 1 ? 0 : digits[i] == 2 ? 10 : 100);
+        line += (i > 0 ? "." : "") + std::to_string(v);
+        want = (want << 8) | v;
+      }
+      const std::string input = line + "\n" + pad;
+      for (auto* read : {&text::plain_ip4_lines, &text::plain_ip4_lines_sse2}) {
+        std::uint32_t out[4];
+        std::size_t n = 0;
+        const std::size_t took = (*read)(input, out, 4, n);
+        ASSERT_EQ(n, 1u) << "input: " << line;
+        EXPECT_EQ(ip4(out[0]), ip4(want)) << "input: " << line;
+        EXPECT_EQ(took, line.size() + 1) << "input: " << line;
+      }
+    }
   }
 }
 
