@@ -595,7 +595,13 @@ class point_reader {
         continue;
       }
       if (e == k_ + 1 && !covered) {
-        group_ = groups_.single(singles_[k_].value);
+        // Most singles share a value: its group is kept at hand.
+        const std::uint32_t v = singles_[k_].value;
+        if (v != last_value_) {
+          last_value_ = v;
+          last_group_ = groups_.single(v);
+        }
+        group_ = last_group_;
         k_ = e;
         more_ = true;
         return;
@@ -630,6 +636,8 @@ class point_reader {
   bool more_ = false;
   K key_{};
   std::uint32_t group_ = 0;
+  std::uint32_t last_value_ = excluded_value;
+  std::uint32_t last_group_ = 0;
 };
 
 template <class K>
