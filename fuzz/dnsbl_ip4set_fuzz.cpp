@@ -2,15 +2,15 @@
 // arbitrary text, followed by lookups. Invariants: loading never crashes and either fails with a
 // message or yields a set; warnings carry a line number; a listed address has values and its
 // prefixes are empty non-terminals; the RFC 5782 test points hold. And text::plain_ip4_lines
-// (and its SSE2-only form), from every line start: it takes whole lines, each a plain address line that parse_ip4_prefix
-// reads as the same /32, and stops only at a line that is not one, at its limit, or with fewer
-// than 16 octets left. A broken invariant traps.
+// (and its SSE2-only form), from every line start: it takes whole lines, each a plain address line
+// that parse_ip4_prefix reads as the same /32, and stops only at a line that is not one, at its
+// limit, or with fewer than 16 octets left. A broken invariant traps.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <optional>
-#include <string_view>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "dns/name.hpp"

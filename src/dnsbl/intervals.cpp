@@ -302,45 +302,51 @@ std::vector<tagged_range<std::uint32_t>> sort_ranges(
   return b;
 }
 
-// Singles in one vector, by key; equal keys keep their order (the order they were pushed).
-template <class E>
-std::vector<E> sort_singles(std::vector<std::vector<E>> chunks) {
-  std::size_t n = 0;
-  for (const auto& c : chunks) n += c.size();
-  std::vector<E> out;
-  out.reserve(n);
+// The singles' keys (and values, when they are not all one) sorted into keys_out; equal keys
+// keep their order (the order they were pushed). The chunks are freed as they are read.
+template <class K, class Chunk>
+void sort_singles(std::vector<Chunk>& chunks, std::span<K> keys_out,
+                  std::vector<std::uint32_t>& values_out) {
+  struct entry {
+    K key;
+    std::uint32_t value;
+  };
+  std::vector<entry> all;
+  all.reserve(keys_out.size());
   for (auto& c : chunks) {
-    out.insert(out.end(), c.begin(), c.end());
-    std::vector<E>().swap(c);
+    for (std::size_t i = 0; i < c.keys.size(); ++i) {
+      all.push_back({c.keys[i], c.values.empty() ? c.value : c.values[i]});
+    }
+    Chunk().keys.swap(c.keys);
   }
-  std::stable_sort(out.begin(), out.end(), [](const E& x, const E& y) { return x.key < y.key; });
-  return out;
+  std::stable_sort(all.begin(), all.end(),
+                   [](const entry& x, const entry& y) { return x.key < y.key; });
+  values_out.resize(all.size());
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    keys_out[i] = all[i].key;
+    values_out[i] = all[i].value;
+  }
 }
 
-// IPv4: a stable radix sort of the 8-octet records on the key, in passes of 11, 11 and 10 bits
-// (see sort_ranges), the first reading the chunks.
-template <>
-std::vector<range_list<std::uint32_t>::single_entry> sort_singles(
-    std::vector<std::vector<range_list<std::uint32_t>::single_entry>> chunks) {
-  using entry = range_list<std::uint32_t>::single_entry;
-  std::size_t n = 0;
-  for (const auto& c : chunks) n += c.size();
-  if (n < 1024) {
-    std::vector<entry> out;
-    out.reserve(n);
-    for (const auto& c : chunks) out.insert(out.end(), c.begin(), c.end());
-    std::stable_sort(out.begin(), out.end(),
-                     [](const entry& x, const entry& y) { return x.key < y.key; });
-    return out;
+// IPv4: a stable radix sort on the key, in passes of 11, 11 and 10 bits (see sort_ranges), the
+// first reading the chunks. When every chunk has one value, and the same, only the keys are
+// sorted (4 octets each) and values_out stays empty; otherwise (key, value) records are.
+template <class Chunk>
+void sort_singles(std::vector<Chunk>& chunks, std::span<std::uint32_t> keys_out,
+                  std::vector<std::uint32_t>& values_out) {
+  const std::size_t n = keys_out.size();
+  bool uniform = true;
+  for (const auto& c : chunks) {
+    uniform = uniform && c.values.empty() && c.value == chunks.front().value;
   }
   constexpr std::size_t radix = 2048;
   std::vector<std::array<std::size_t, radix>> count(3);
   for (auto& c : count) c.fill(0);
   for (const auto& c : chunks) {
-    for (const auto& e : c) {
-      ++count[0][e.key & 0x7FFu];
-      ++count[1][(e.key >> 11) & 0x7FFu];
-      ++count[2][e.key >> 22];
+    for (const std::uint32_t k : c.keys) {
+      ++count[0][k & 0x7FFu];
+      ++count[1][(k >> 11) & 0x7FFu];
+      ++count[2][k >> 22];
     }
   }
   for (auto& c : count) {
@@ -351,15 +357,38 @@ std::vector<range_list<std::uint32_t>::single_entry> sort_singles(
       sum += k;
     }
   }
-  std::vector<entry> a(n);
-  for (auto& c : chunks) {
-    for (const auto& e : c) a[count[0][e.key & 0x7FFu]++] = e;
-    std::vector<entry>().swap(c);
+  if (uniform) {
+    // chunks -> keys_out -> temp -> keys_out.
+    std::vector<std::uint32_t, uninit_allocator<std::uint32_t>> temp(n);
+    for (auto& c : chunks) {
+      for (const std::uint32_t k : c.keys) keys_out[count[0][k & 0x7FFu]++] = k;
+      Chunk().keys.swap(c.keys);
+    }
+    for (const std::uint32_t k : keys_out) temp[count[1][(k >> 11) & 0x7FFu]++] = k;
+    for (const std::uint32_t k : temp) keys_out[count[2][k >> 22]++] = k;
+    return;
   }
-  std::vector<entry> b(n);
+  struct entry {
+    std::uint32_t key;
+    std::uint32_t value;
+  };
+  std::vector<entry, uninit_allocator<entry>> a(n);
+  std::vector<entry, uninit_allocator<entry>> b(n);
+  for (auto& c : chunks) {
+    for (std::size_t i = 0; i < c.keys.size(); ++i) {
+      const std::uint32_t k = c.keys[i];
+      a[count[0][k & 0x7FFu]++] = {k, c.values.empty() ? c.value : c.values[i]};
+    }
+    Chunk().keys.swap(c.keys);
+    Chunk().values.swap(c.values);
+  }
   for (const entry& e : a) b[count[1][(e.key >> 11) & 0x7FFu]++] = e;
   for (const entry& e : b) a[count[2][e.key >> 22]++] = e;
-  return a;
+  values_out.resize(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    keys_out[i] = a[i].key;
+    values_out[i] = a[i].value;
+  }
 }
 
 }  // namespace
@@ -508,16 +537,16 @@ void range_list<K>::push(const tagged_range<K>& r) {
 
 template <class K>
 void range_list<K>::append(range_list&& later) {
-  const auto take = [](auto& to, auto& from) {
+  const auto take = [](auto& to, auto& from, auto size) {
     for (std::size_t s = 0; s < to.size() && s < from.size(); ++s) {
       for (auto& c : from[s]) {
-        if (!c.empty()) to[s].push_back(std::move(c));
+        if (size(c) > 0) to[s].push_back(std::move(c));
       }
       from[s].clear();
     }
   };
-  take(chunks_, later.chunks_);
-  take(singles_, later.singles_);
+  take(chunks_, later.chunks_, [](const auto& c) { return c.size(); });
+  take(singles_, later.singles_, [](const auto& c) { return c.keys.size(); });
   size_ += later.size_;
   later.size_ = 0;
 }
@@ -527,7 +556,8 @@ void range_list<K>::append(range_list&& later) {
 template <class K>
 class interval_table<K>::piece_writer {
  public:
-  explicit piece_writer(pieces& out) : out_(out) {}
+  // read: how many sorted singles have been read (singles are written in place below it).
+  piece_writer(pieces& out, const std::size_t& read) : out_(out), read_(read) {}
   void add(K lo, K hi, std::uint32_t group) {
     if (open_ && group_ == group && hi_ != traits::max() && traits::next(hi_) == lo) {
       hi_ = hi;
@@ -548,46 +578,55 @@ class interval_table<K>::piece_writer {
       out_.group.push_back(group_);
       return;
     }
-    if (out_.single.empty()) out_.single_common = group_;
+    const std::size_t n = out_.singles();
+    if (n == 0) out_.single_common = group_;
     if (out_.single_group.empty() && group_ != out_.single_common) {
-      out_.single_group.assign(out_.single.size(), out_.single_common);
+      out_.single_group.assign(n, out_.single_common);
     }
-    out_.single.push_back(lo_);
+    if (out_.overflow.empty() && out_.in_place < read_) {
+      out_.single[out_.in_place++] = lo_;
+    } else {
+      out_.overflow.push_back(lo_);
+    }
     if (!out_.single_group.empty()) out_.single_group.push_back(group_);
   }
 
  private:
   pieces& out_;
+  const std::size_t& read_;
   bool open_ = false;
   K lo_{};
   K hi_{};
   std::uint32_t group_ = 0;
 };
 
-// The singles (sorted by key) resolved one address at a time: several entries of one address,
-// and the level-32 segments covering it, add up to its group; a level-32 exclusion covering it
-// removes it. Read as the pieces are written, so the points are never stored.
+namespace {
+
+// The sorted singles resolved one address at a time: several entries of one address, and the
+// level-32 segments covering it, add up to its group; a level-32 exclusion covering it removes
+// it. Read as the pieces are written (over the keys, behind the reading), so the resolved points
+// are never stored.
 template <class K>
 class point_reader {
  public:
-  using entry = typename range_list<K>::single_entry;
   template <class Segment>
-  point_reader(const std::vector<entry>& singles, const std::vector<Segment>& top,
-               group_store& groups)
-      : singles_(singles), groups_(groups) {
+  point_reader(std::span<const K> keys, const std::vector<std::uint32_t>& values,
+               std::uint32_t common, const std::vector<Segment>& top, group_store& groups)
+      : keys_(keys), values_(values), common_(common), groups_(groups) {
     top_.reserve(top.size());
     for (const auto& seg : top) top_.push_back({seg.lo, seg.hi, seg.group});
     advance();
   }
   bool more() const { return more_; }
+  const std::size_t& read() const { return k_; }  // keys read so far
   K key() const { return key_; }
   std::uint32_t group() const { return group_; }
 
   void advance() {
-    while (k_ < singles_.size()) {
-      key_ = singles_[k_].key;
+    while (k_ < keys_.size()) {
+      key_ = keys_[k_];
       std::size_t e = k_ + 1;
-      while (e < singles_.size() && singles_[e].key == key_) ++e;
+      while (e < keys_.size() && keys_[e] == key_) ++e;
       while (t_ < top_.size() && top_[t_].hi < key_) ++t_;
       const bool covered = t_ < top_.size() && top_[t_].lo <= key_;
       if (covered && top_[t_].group == excluded_value) {
@@ -596,7 +635,7 @@ class point_reader {
       }
       if (e == k_ + 1 && !covered) {
         // Most singles share a value: its group is kept at hand.
-        const std::uint32_t v = singles_[k_].value;
+        const std::uint32_t v = value(k_);
         if (v != last_value_) {
           last_value_ = v;
           last_group_ = groups_.single(v);
@@ -607,7 +646,7 @@ class point_reader {
         return;
       }
       members_.clear();
-      for (; k_ < e; ++k_) members_.push_back(singles_[k_].value);
+      for (; k_ < e; ++k_) members_.push_back(value(k_));
       if (covered) {
         const auto g = groups_.get(top_[t_].group);
         members_.insert(members_.end(), g.begin(), g.end());
@@ -627,7 +666,11 @@ class point_reader {
     K hi;
     std::uint32_t group;
   };
-  const std::vector<entry>& singles_;
+  std::uint32_t value(std::size_t i) const { return values_.empty() ? common_ : values_[i]; }
+
+  std::span<const K> keys_;
+  const std::vector<std::uint32_t>& values_;
+  std::uint32_t common_;
   group_store& groups_;
   std::vector<span> top_;  // the level-32 segments (a copy: the gaps below are filled later)
   std::vector<std::uint32_t> members_;
@@ -640,12 +683,17 @@ class point_reader {
   std::uint32_t last_group_ = 0;
 };
 
+}  // namespace
+
 template <class K>
 auto interval_table<K>::resolve(std::vector<std::vector<tagged_range<K>>> chunks,
-                                std::vector<std::vector<single_entry>> singles_in,
+                                std::vector<single_chunk> singles, std::span<K> room,
                                 group_store& groups) -> pieces {
   auto ranges = sort_ranges(std::move(chunks));
-  const auto singles = sort_singles(std::move(singles_in));
+  std::vector<std::uint32_t> values;  // empty: every single has `common`
+  const std::uint32_t common = singles.empty() ? 0 : singles.front().value;
+  if (!room.empty()) sort_singles(singles, room, values);
+  std::vector<single_chunk>().swap(singles);
   std::vector<segment> merged;
   std::size_t i = 0;
   if (std::is_same_v<K, std::uint32_t> && !ranges.empty() && ranges.front().level == 32) {
@@ -654,7 +702,7 @@ auto interval_table<K>::resolve(std::vector<std::vector<tagged_range<K>>> chunks
     merged = level_segments(std::span(ranges).subspan(0, i), groups);
     merged.reserve(merged.size() + 2 * (ranges.size() - i) + 16);
   }
-  point_reader<K> points(singles, merged, groups);
+  point_reader<K> points(room, values, common, merged, groups);
   while (i < ranges.size()) {
     std::size_t j = i;
     while (j < ranges.size() && ranges[j].level == ranges[i].level) ++j;
@@ -674,8 +722,8 @@ auto interval_table<K>::resolve(std::vector<std::vector<tagged_range<K>>> chunks
   // The segments (exclusions dropped) with the points on top: a point is more specific than
   // any range below level 32, and was resolved against level 32.
   pieces out;
-  out.single.reserve(singles.size());
-  piece_writer w(out);
+  out.single = room.data();
+  piece_writer w(out, points.read());
   for (const auto& seg : merged) {
     if (seg.group == excluded_value) continue;
     K from = seg.lo;
@@ -711,20 +759,10 @@ interval_table<K> interval_table<K>::build(const std::vector<tagged_range<K>>& r
 }
 
 template <class K>
-void interval_table<K>::take(pieces&& p) {
-  single_ = std::move(p.single);
-  single_group_ = std::move(p.single_group);
-  single_common_ = p.single_common;
-  lo_ = std::move(p.lo);
-  hi_ = std::move(p.hi);
-  group_ = std::move(p.group);
-}
-
-template <class K>
 void interval_table<K>::index() {
   groups_.shrink();
   if constexpr (std::is_same_v<K, std::uint32_t>) {
-    single_idx_.build(single_);
+    single_idx_.build(std::span<const K>(single_.data(), single_.size()));
     lo_idx_.build(lo_);
   }
 }
@@ -733,40 +771,51 @@ template <class K>
 interval_table<K> interval_table<K>::build(range_list<K> ranges, unsigned threads) {
   interval_table t;
   const unsigned shards = ranges.shards();
-  if (shards == 1) {
-    t.take(resolve(std::move(ranges.chunks_[0]), std::move(ranges.singles_[0]), t.groups_));
-    t.index();
-    return t;
+  // One array for every shard's singles, each shard sorting its own into its stretch and
+  // writing its part of the table's singles there; the stretches are then closed up.
+  std::vector<std::size_t> first(shards + 1, 0);
+  for (unsigned s = 0; s < shards; ++s) {
+    std::size_t n = 0;
+    for (const auto& c : ranges.singles_[s]) n += c.keys.size();
+    first[s + 1] = first[s] + n;
   }
-  // What an address resolves to depends only on the ranges covering it, so each shard is
-  // resolved alone (on its own thread when the list is large), with its own groups; then the
-  // groups are interned again here and the shards' arrays put end to end.
+  t.single_.resize(first[shards]);
+  const auto room = [&](unsigned s) {
+    return std::span<K>(t.single_.data() + first[s], first[s + 1] - first[s]);
+  };
   std::vector<pieces> parts(shards);
   std::vector<group_store> stores(shards);
-  const auto one = [&](unsigned s) {
-    parts[s] = resolve(std::move(ranges.chunks_[s]), std::move(ranges.singles_[s]), stores[s]);
-  };
-  if (threads > 1 && ranges.size() >= parallel_min_ranges) {
-    run_on_threads(shards, one);
+  if (shards == 1) {
+    parts[0] =
+        resolve(std::move(ranges.chunks_[0]), std::move(ranges.singles_[0]), room(0), t.groups_);
   } else {
-    for (unsigned s = 0; s < shards; ++s) one(s);
-  }
-  std::vector<std::uint32_t> members;
-  for (unsigned s = 0; s < shards; ++s) {
-    std::vector<std::uint32_t> global(stores[s].size());
-    for (std::uint32_t g = 0; g < global.size(); ++g) {
-      const auto values = stores[s].get(g);
-      members.assign(values.begin(), values.end());
-      global[g] = t.groups_.intern(members);
+    // What an address resolves to depends only on the ranges covering it, so each shard is
+    // resolved alone (on its own thread when the list is large), with its own groups; then the
+    // groups are interned again here and the shards' parts put end to end.
+    const auto one = [&](unsigned s) {
+      parts[s] =
+          resolve(std::move(ranges.chunks_[s]), std::move(ranges.singles_[s]), room(s), stores[s]);
+    };
+    if (threads > 1 && ranges.size() >= parallel_min_ranges) {
+      run_on_threads(shards, one);
+    } else {
+      for (unsigned s = 0; s < shards; ++s) one(s);
     }
-    auto& p = parts[s];
-    p.single_common = p.single.empty() ? 0 : global[p.single_common];
-    for (auto& g : p.single_group) g = global[g];
-    for (auto& g : p.group) g = global[g];
+    std::vector<std::uint32_t> members;
+    for (unsigned s = 0; s < shards; ++s) {
+      std::vector<std::uint32_t> global(stores[s].size());
+      for (std::uint32_t g = 0; g < global.size(); ++g) {
+        const auto values = stores[s].get(g);
+        members.assign(values.begin(), values.end());
+        global[g] = t.groups_.intern(members);
+      }
+      auto& p = parts[s];
+      p.single_common = p.singles() == 0 ? 0 : global[p.single_common];
+      for (auto& g : p.single_group) g = global[g];
+      for (auto& g : p.group) g = global[g];
+    }
   }
-  // A piece at the end of a shard that touches the next shard's first piece and has its group
-  // (a range cut at the edge, or neighbours) joins it: then the pieces go through a writer again
-  // (rare). Otherwise the arrays are put end to end.
+
   struct piece {
     K lo;
     K hi;
@@ -776,43 +825,52 @@ interval_table<K> interval_table<K>::build(range_list<K> ranges, unsigned thread
     return p.single_group.empty() ? p.single_common : p.single_group[i];
   };
   const auto first_piece = [&](const pieces& p) -> std::optional<piece> {
-    const bool s = !p.single.empty();
+    const bool s = p.singles() > 0;
     const bool r = !p.lo.empty();
     if (!s && !r) return std::nullopt;
-    if (s && (!r || p.single.front() < p.lo.front())) {
-      return piece{p.single.front(), p.single.front(), group_of(p, 0)};
+    if (s && (!r || p.single_at(0) < p.lo.front())) {
+      return piece{p.single_at(0), p.single_at(0), group_of(p, 0)};
     }
     return piece{p.lo.front(), p.hi.front(), p.group.front()};
   };
   const auto last_piece = [&](const pieces& p) -> std::optional<piece> {
-    const bool s = !p.single.empty();
+    const std::size_t n = p.singles();
     const bool r = !p.lo.empty();
-    if (!s && !r) return std::nullopt;
-    if (s && (!r || p.single.back() > p.hi.back())) {
-      return piece{p.single.back(), p.single.back(), group_of(p, p.single.size() - 1)};
-    }
+    if (n == 0 && !r) return std::nullopt;
+    const K last = n > 0 ? p.single_at(n - 1) : K{};
+    if (n > 0 && (!r || last > p.hi.back())) return piece{last, last, group_of(p, n - 1)};
     return piece{p.lo.back(), p.hi.back(), p.group.back()};
   };
-  bool joins = false;
+  // A piece at the end of a shard that touches the next shard's first piece and has its group
+  // (a range cut at the edge, or neighbours) joins it; and a part whose singles overflowed its
+  // stretch does not fit back in it. Then the pieces go through a writer again, into a new
+  // array (rare). Otherwise the parts are put end to end.
+  bool rewrite = false;
+  std::size_t total = 0;
   std::optional<piece> before;
   for (const auto& p : parts) {
-    const auto first = first_piece(p);
-    if (!first) continue;
-    if (before && before->group == first->group && before->hi != traits::max() &&
-        traits::next(before->hi) == first->lo) {
-      joins = true;
+    total += p.singles();
+    rewrite = rewrite || !p.overflow.empty();
+    const auto head = first_piece(p);
+    if (!head) continue;
+    if (before && before->group == head->group && before->hi != traits::max() &&
+        traits::next(before->hi) == head->lo) {
+      rewrite = true;
     }
     before = last_piece(p);
   }
   pieces all;
-  if (joins) {
-    piece_writer w(all);
+  decltype(t.single_) rewritten;
+  if (rewrite) {
+    rewritten.resize(total);
+    all.single = rewritten.data();
+    piece_writer w(all, total);
     for (auto& p : parts) {
       std::size_t a = 0;
       std::size_t b = 0;
-      while (a < p.single.size() || b < p.lo.size()) {
-        if (a < p.single.size() && (b == p.lo.size() || p.single[a] < p.lo[b])) {
-          w.add(p.single[a], p.single[a], group_of(p, a));
+      while (a < p.singles() || b < p.lo.size()) {
+        if (a < p.singles() && (b == p.lo.size() || p.single_at(a) < p.lo[b])) {
+          w.add(p.single_at(a), p.single_at(a), group_of(p, a));
           ++a;
         } else {
           w.add(p.lo[b], p.hi[b], p.group[b]);
@@ -823,37 +881,53 @@ interval_table<K> interval_table<K>::build(range_list<K> ranges, unsigned thread
     }
     w.flush();
   } else {
-    std::size_t singles = 0;
     std::size_t intervals = 0;
     bool common = true;
     std::optional<std::uint32_t> common_group;
     for (const auto& p : parts) {
-      singles += p.single.size();
       intervals += p.lo.size();
-      if (p.single.empty()) continue;
+      if (p.singles() == 0) continue;
       if (!p.single_group.empty() || (common_group && *common_group != p.single_common)) {
         common = false;
       }
       if (!common_group) common_group = p.single_common;
     }
-    all.single.reserve(singles);
-    all.lo.reserve(intervals);
-    all.hi.reserve(intervals);
-    all.group.reserve(intervals);
+    all.single = t.single_.data();
     all.single_common = common_group.value_or(0);
-    if (!common) all.single_group.reserve(singles);
+    if (shards == 1) {
+      all.lo = std::move(parts[0].lo);
+      all.hi = std::move(parts[0].hi);
+      all.group = std::move(parts[0].group);
+    } else {
+      all.lo.reserve(intervals);
+      all.hi.reserve(intervals);
+      all.group.reserve(intervals);
+    }
+    if (!common) all.single_group.reserve(total);
     for (auto& p : parts) {
-      all.single.insert(all.single.end(), p.single.begin(), p.single.end());
+      // Each part's singles sit at the start of its stretch, at or after where they go.
+      if (p.in_place > 0) std::memmove(all.single + all.in_place, p.single, p.in_place * sizeof(K));
       if (!common) {
-        for (std::size_t i = 0; i < p.single.size(); ++i) all.single_group.push_back(group_of(p, i));
+        for (std::size_t i = 0; i < p.in_place; ++i) all.single_group.push_back(group_of(p, i));
       }
-      all.lo.insert(all.lo.end(), p.lo.begin(), p.lo.end());
-      all.hi.insert(all.hi.end(), p.hi.begin(), p.hi.end());
-      all.group.insert(all.group.end(), p.group.begin(), p.group.end());
+      all.in_place += p.in_place;
+      if (shards > 1) {
+        all.lo.insert(all.lo.end(), p.lo.begin(), p.lo.end());
+        all.hi.insert(all.hi.end(), p.hi.begin(), p.hi.end());
+        all.group.insert(all.group.end(), p.group.begin(), p.group.end());
+      }
       p = pieces{};
     }
   }
-  t.take(std::move(all));
+  if (rewrite) t.single_ = std::move(rewritten);
+  t.single_.resize(all.singles());
+  // A few duplicates or exclusions leave little room unused; many (a quarter) are given back.
+  if (t.single_.capacity() / 4 > t.single_.size()) t.single_.shrink_to_fit();
+  t.single_group_ = std::move(all.single_group);
+  t.single_common_ = all.single_common;
+  t.lo_ = std::move(all.lo);
+  t.hi_ = std::move(all.hi);
+  t.group_ = std::move(all.group);
   t.index();
   return t;
 }

@@ -19,6 +19,8 @@
 #include <compare>
 #include <cstdint>
 #include <map>
+#include <memory>
+#include <new>
 #include <span>
 #include <type_traits>
 #include <utility>
@@ -121,6 +123,29 @@ class compact_set4 {
   std::vector<std::uint32_t> start_;  // large sets: 65537 bucket starts into low_
 };
 
+// A std::allocator whose value-initialisation leaves the memory as it is: vector(n) and resize(n)
+// of integers then do not write n zeros that are overwritten at once (a large table's arrays are
+// filled by sorts, and each zero write faults a fresh page in on the wrong thread).
+template <class T>
+struct uninit_allocator : std::allocator<T> {
+  using value_type = T;
+  template <class U>
+  struct rebind {
+    using other = uninit_allocator<U>;
+  };
+  uninit_allocator() = default;
+  template <class U>
+  uninit_allocator(const uninit_allocator<U>& /*other*/) noexcept {}
+  template <class U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <class U, class... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+
 template <class K>
 struct tagged_range {
   K lo{};
@@ -137,14 +162,16 @@ class interval_table;
 // fixed size, so no vector doubles (and copies itself) while a big list is read, and the parts
 // of a parallel load are taken over without a copy. IPv6 lists have one shard.
 // IPv4 single addresses of the most specific level (32) with a value, the bulk of a big list,
-// are kept apart as 8-octet (address, value) records: half the memory of a range, and they are
-// sorted and resolved without the level machinery (interval_table::build).
+// are kept apart: 4 octets each (a quarter of a range), with their value once per chunk while
+// the chunk's keys share one (the common case: a list of addresses under one default), and they
+// are sorted and resolved without the level machinery (interval_table::build).
 template <class K>
 class range_list {
  public:
-  struct single_entry {
-    K key;
-    std::uint32_t value;
+  struct single_chunk {
+    std::vector<K> keys;
+    std::vector<std::uint32_t> values;  // empty while every key has `value`
+    std::uint32_t value = 0;
   };
 
   explicit range_list(unsigned shards = 1);
@@ -152,10 +179,17 @@ class range_list {
   void push_single(K key, std::uint32_t value) {  // push({key, key, value, most specific})
     if constexpr (std::is_same_v<K, std::uint32_t>) {
       auto& list = singles_[shard_of(key)];
-      if (list.empty() || list.back().size() == chunk_singles) {
-        list.emplace_back().reserve(chunk_singles);
+      if (list.empty() || list.back().keys.size() == chunk_singles) {
+        list.emplace_back().keys.reserve(chunk_singles);
+        list.back().value = value;
       }
-      list.back().push_back({key, value});
+      auto& c = list.back();
+      if (c.values.empty() && value != c.value) {
+        c.values.reserve(chunk_singles);
+        c.values.assign(c.keys.size(), c.value);
+      }
+      c.keys.push_back(key);
+      if (!c.values.empty()) c.values.push_back(value);
       ++size_;
     } else {
       push({key, key, value, 128});
@@ -173,7 +207,8 @@ class range_list {
     }
     for (auto& shard : singles_) {
       for (auto& c : shard) {
-        for (auto& e : c) f(e.value);
+        f(c.value);
+        for (auto& v : c.values) f(v);
       }
     }
   }
@@ -181,7 +216,7 @@ class range_list {
  private:
   friend class interval_table<K>;
   static constexpr std::size_t chunk_ranges = std::size_t{1} << 16;   // 1 MiB of IPv4 ranges
-  static constexpr std::size_t chunk_singles = std::size_t{1} << 17;  // 1 MiB of IPv4 singles
+  static constexpr std::size_t chunk_singles = std::size_t{1} << 18;  // 1 MiB of IPv4 singles
   void add(unsigned shard, const tagged_range<K>& r);
   unsigned shard_of(K key) const {
     if constexpr (std::is_same_v<K, std::uint32_t>) {
@@ -192,8 +227,8 @@ class range_list {
       return 0;
     }
   }
-  std::vector<std::vector<std::vector<tagged_range<K>>>> chunks_;   // [shard][chunk]
-  std::vector<std::vector<std::vector<single_entry>>> singles_;     // [shard][chunk]
+  std::vector<std::vector<std::vector<tagged_range<K>>>> chunks_;  // [shard][chunk]
+  std::vector<std::vector<single_chunk>> singles_;                 // [shard][chunk]
   std::size_t size_ = 0;
 };
 
@@ -299,9 +334,15 @@ class interval_table {
     K hi;
     std::uint32_t group;  // group id, or excluded_value
   };
-  // One shard's part of a table: its arrays, with the shard's own group ids.
+  // One shard's part of a table, with the shard's own group ids. Its singles are written over
+  // its sorted singles, in place, behind where they are read; once one would overtake the
+  // reading (a range resolved to a single address adds one), the rest go to overflow.
   struct pieces {
-    std::vector<K> single;
+    K* single = nullptr;
+    std::size_t in_place = 0;
+    std::vector<K> overflow;
+    std::size_t singles() const { return in_place + overflow.size(); }
+    K single_at(std::size_t i) const { return i < in_place ? single[i] : overflow[i - in_place]; }
     std::vector<std::uint32_t> single_group;  // empty while every single has single_common
     std::uint32_t single_common = 0;
     std::vector<K> lo;
@@ -309,20 +350,20 @@ class interval_table {
     std::vector<std::uint32_t> group;
   };
   class piece_writer;
-  using single_entry = typename range_list<K>::single_entry;
+  using single_chunk = typename range_list<K>::single_chunk;
 
   static std::vector<segment> level_segments(std::span<const tagged_range<K>> level,
                                              group_store& groups);
   // The ranges and singles as sorted disjoint pieces, most specific level first at each
-  // address, the exclusions dropped and neighbours of one group joined.
+  // address, the exclusions dropped and neighbours of one group joined. The singles are sorted
+  // into `room` (as many as there are) and the pieces' singles written there.
   static pieces resolve(std::vector<std::vector<tagged_range<K>>> chunks,
-                        std::vector<std::vector<single_entry>> singles, group_store& groups);
+                        std::vector<single_chunk> singles, std::span<K> room, group_store& groups);
   // Adds to top (one level's segments) the parts of below's that top does not cover.
   static void fill_gaps(std::vector<segment>& top, const std::vector<segment>& below);
-  void take(pieces&& p);  // p's arrays (one shard, group ids of groups_) become the table's
-  void index();           // after the arrays are complete
+  void index();  // after the arrays are complete
 
-  std::vector<K> single_;
+  std::vector<K, uninit_allocator<K>> single_;
   std::vector<std::uint32_t> single_group_;
   std::uint32_t single_common_ = 0;
   std::vector<K> lo_;

@@ -98,7 +98,7 @@ TEST(text, plain_ip4_lines_table) {
       {"1.2.3.4/32\n" + pad, 9, "|1.2.3.4/32\n" + pad},
       {"1.2.3.4:2\n" + pad, 9, "|1.2.3.4:2\n" + pad},
       {"1.2.3.4\xB0\n" + pad, 9, "|1.2.3.4\xB0\n" + pad},
-      {"\n1.2.3.4\n" + pad, 9, "|\n1.2.3.4\n" + pad},  // an empty line
+      {"\n1.2.3.4\n" + pad, 9, "|\n1.2.3.4\n" + pad},   // an empty line
       {"1.2.3.4\n5.6.7.8\n", 9, "1.2.3.4 |5.6.7.8\n"},  // fewer than 16 octets left
       {"1.2.3.4\n", 9, "|1.2.3.4\n"},
       {"1.2.3.4", 9, "|1.2.3.4"},
@@ -122,8 +122,12 @@ TEST(text, plain_ip4_lines_table) {
       std::string line;
       std::uint32_t want = 0;
       for (int i = 0; i < 4; ++i) {
-        const std::uint32_t v = high ? (digits[i] == 3 ? 255 : digits[i] == 2 ? 99 : 9)
-                                     : (digits[i] == 1 ? 0 : digits[i] == 2 ? 10 : 100);
+        const std::uint32_t v = high ? (digits[i] == 3   ? 255
+                                        : digits[i] == 2 ? 99
+                                                         : 9)
+                                     : (digits[i] == 1   ? 0
+                                        : digits[i] == 2 ? 10
+                                                         : 100);
         line += (i > 0 ? "." : "") + std::to_string(v);
         want = (want << 8) | v;
       }
