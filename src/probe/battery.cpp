@@ -14,8 +14,6 @@ using K = test_kind;
 using F = test_family;
 using S = probe_special;
 
-constexpr std::string_view nmap_ref = "nmap smtp-open-relay";
-
 // The catalogue, in run order. nmap's rows keep nmap's sender ({fl}@{I} for its tests 4-16) so
 // that a target's answers compare one to one with nmap's.
 constexpr std::array<catalogue_entry, 42> rows = {{
