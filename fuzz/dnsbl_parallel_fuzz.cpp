@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "dnsbl/dataset.hpp"
-#include "dnsbl/leaf.hpp"
+#include "dnsbl/describe.hpp"
 #include "require.hpp"
 
 namespace {
@@ -28,30 +28,7 @@ using namespace mx;
 
 using fuzz::require;
 
-// Everything observable about a load, as text.
-std::string dump(const mx::expected<dnsbl::load_result, dnsbl::load_error>& r) {
-  if (!r) return "error " + dnsbl::to_string(r.error());
-  std::string out;
-  for (const auto& w : r->warnings) out += "W " + dnsbl::to_string(w) + "\n";
-  out += "warnings " + std::to_string(r->warning_count) + "\n";
-  for (const auto& b : r->data->bindings) {
-    const dnsbl::leaf& l = *b.set;
-    out +=
-        "ttl " + std::to_string(l.ttl()) + " default " + std::to_string(l.default_value()) + "\n";
-    for (std::uint32_t i = 0; i < l.values().size(); ++i) {
-      const auto& v = l.values().at(i);
-      out += "V " + std::to_string(v.a) + " " + std::string(l.values().final_template(v)) + "\n";
-    }
-    dnsbl::walk_cursor c;
-    dnsbl::ip_run run;
-    while (l.next_run(c, run)) {
-      out += "R " + std::to_string(run.lo.lo) + "-" + std::to_string(run.hi.lo);
-      for (const auto v : run.values) out += " " + std::to_string(v);
-      out += "\n";
-    }
-  }
-  return out;
-}
+using dnsbl::describe;
 
 }  // namespace
 
@@ -68,7 +45,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   seq.max_warnings = 8;
   seq.threads = 1;
   const std::vector<dnsbl::source_text> sources = {{"f", text, 0}};
-  const std::string want = dump(dnsbl::load_dataset(type, sources, seq));
+  const std::string want = describe(dnsbl::load_dataset(type, sources, seq));
 
   std::string spaced = " ";
   for (std::size_t i = 0; i < text.size(); ++i) {
@@ -76,11 +53,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (text[i] == '\n' && i + 1 < text.size()) spaced += ' ';
   }
   const std::vector<dnsbl::source_text> spaced_sources = {{"f", spaced, 0}};
-  require(dump(dnsbl::load_dataset(type, spaced_sources, seq)) == want);
+  require(describe(dnsbl::load_dataset(type, spaced_sources, seq)) == want);
 
   dnsbl::load_options par = seq;
   par.threads = threads;
-  require(dump(dnsbl::load_dataset(type, sources, par)) == want);
+  require(describe(dnsbl::load_dataset(type, sources, par)) == want);
 
   // The part after a line start chosen by the input, parsed first, as another thread would.
   std::size_t split = ((std::size_t{data[1]} << 8) | data[2]) % (text.size() + 1);
@@ -105,6 +82,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     loader.feed(after.substr(absorbed ? part->stopped_at() : 0));
   }
   loader.end_source();
-  require(dump(loader.finish()) == want);
+  require(describe(loader.finish()) == want);
   return 0;
 }

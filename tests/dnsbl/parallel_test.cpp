@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "dnsbl/dataset.hpp"
+#include "dnsbl/describe.hpp"
 #include "dnsbl/files.hpp"
 #include "dnsbl/leaf.hpp"
 #include "dnsbl/text.hpp"
@@ -18,34 +19,6 @@ namespace mx::dnsbl {
 namespace {
 
 using testing::temp_dir;
-
-// Everything observable about a loaded dataset, as text.
-std::string dump(const mx::expected<load_result, load_error>& r) {
-  if (!r) return "ERROR " + to_string(r.error()) + "\n";
-  std::string out;
-  for (const auto& w : r->warnings) out += "W " + to_string(w) + "\n";
-  out += "warnings " + std::to_string(r->warning_count) + "\n";
-  const dataset& d = *r->data;
-  out += "soa " + std::to_string(d.soa.has_value()) + " ns " + std::to_string(d.ns.has_value()) +
-         " entries " + std::to_string(d.entry_count()) + "\n";
-  for (const auto& b : d.bindings) {
-    const leaf& l = *b.set;
-    out += "leaf ttl " + std::to_string(l.ttl()) + " default " + std::to_string(l.default_value()) +
-           " values " + std::to_string(l.values().size()) + "\n";
-    for (std::uint32_t i = 0; i < l.values().size(); ++i) {
-      const auto& v = l.values().at(i);
-      out += "V " + std::to_string(v.a) + " " + std::string(l.values().final_template(v)) + "\n";
-    }
-    walk_cursor c;
-    ip_run run;
-    while (l.next_run(c, run)) {
-      out += "R " + std::to_string(run.lo.lo) + "-" + std::to_string(run.hi.lo);
-      for (const auto v : run.values) out += " " + std::to_string(v);
-      out += "\n";
-    }
-  }
-  return out;
-}
 
 std::string ip(std::uint32_t n) {
   char buf[16];
@@ -127,12 +100,12 @@ TEST(parallel_load, same_as_sequential) {
       const std::vector<std::string> paths = {
           dir.write("one.txt", generate(seed, 3000, c.mix, tset)),
           dir.write("two.txt", generate(seed + 100, 2000, c.mix, tset))};
-      const std::string want = dump(load(c.type, paths, 1));
+      const std::string want = describe(load(c.type, paths, 1));
       if (c.type != dataset_type::dnset) {
         ASSERT_NE(want.find("\nR "), std::string::npos) << c.what << ": no entries loaded";
       }
       for (const unsigned threads : {2u, 3u, 7u, 64u}) {
-        EXPECT_EQ(dump(load(c.type, paths, threads)), want)
+        EXPECT_EQ(describe(load(c.type, paths, threads)), want)
             << c.what << " seed " << seed << " threads " << threads;
       }
     }
