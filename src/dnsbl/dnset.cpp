@@ -6,8 +6,10 @@
 // several values. The "$" subject is the matching entry's name.
 #include <algorithm>
 #include <array>
+#include <limits>
 #include <string>
-#include <tuple>
+#include <string_view>
+#include <vector>
 
 #include "dnsbl/dataset.hpp"
 #include "dnsbl/intervals.hpp"
@@ -64,36 +66,126 @@ struct name_table {
   static constexpr std::size_t npos = static_cast<std::size_t>(-1);
 };
 
+// An entry while loading: its key is arena[offset, offset + length) (no string of its own: a
+// million names made a million allocations), and its first 24 octets are also packed
+// big-endian (zero-padded) into the entry. Most comparisons of a sort are then integer
+// comparisons, and most keys (a domain's labels reversed: "3com7example" is 12 octets) are
+// copied into the table from the entry itself: reading the arena in sorted order is a cache
+// miss a key.
 struct raw_entry {
-  std::string key;
-  std::uint32_t value;  // or excluded_value
+  static constexpr std::uint32_t inline_octets = 24;
+  std::array<std::uint64_t, 3> head{};
+  std::uint32_t offset = 0;
+  std::uint32_t length = 0;
+  std::uint32_t value = 0;  // or excluded_value
 };
 
-name_table build_table(std::vector<raw_entry>& entries, group_store& groups) {
-  std::sort(entries.begin(), entries.end(), [](const raw_entry& a, const raw_entry& b) {
-    return std::tie(a.key, a.value) < std::tie(b.key, b.value);
-  });
+raw_entry make_entry(std::string_view arena, std::uint32_t offset, std::uint32_t length,
+                     std::uint32_t value) {
+  raw_entry e;
+  e.offset = offset;
+  e.length = length;
+  e.value = value;
+  for (std::uint32_t i = 0; i < raw_entry::inline_octets && i < length; ++i) {
+    const std::uint64_t c = static_cast<unsigned char>(arena[offset + i]);
+    e.head[i / 8] |= c << (56 - 8 * (i % 8));
+  }
+  return e;
+}
+
+// Byte-wise order of the keys (a key before every longer key it begins), then by value.
+struct entry_order {
+  std::string_view arena;
+  bool operator()(const raw_entry& a, const raw_entry& b) const {
+    // Word by word (std::array's == and < call memcmp and a loop: a third of the sort).
+    if (a.head[0] != b.head[0]) return a.head[0] < b.head[0];
+    if (a.head[1] != b.head[1]) return a.head[1] < b.head[1];
+    if (a.head[2] != b.head[2]) return a.head[2] < b.head[2];
+    const int c = key(a).compare(key(b));
+    if (c != 0) return c < 0;
+    return a.value < b.value;
+  }
+  std::string_view key(const raw_entry& e) const { return arena.substr(e.offset, e.length); }
+  bool same_key(const raw_entry& a, const raw_entry& b) const {
+    return a.head[0] == b.head[0] && a.head[1] == b.head[1] && a.head[2] == b.head[2] &&
+           a.length == b.length && (a.length <= raw_entry::inline_octets || key(a) == key(b));
+  }
+  // Appends e's key to out, from the entry when it is short enough.
+  void append_key(const raw_entry& e, std::string& out) const {
+    if (e.length > raw_entry::inline_octets) {
+      out += key(e);
+      return;
+    }
+    for (std::uint32_t i = 0; i < e.length; ++i) {
+      out.push_back(static_cast<char>((e.head[i / 8] >> (56 - 8 * (i % 8))) & 0xFF));
+    }
+  }
+};
+
+// A table from entries sorted by entry_order: one row a key, its values' group (excluded when
+// any entry of the key is an exclusion). listed[row]: some entry of the row's key has a value.
+// The entries are freed.
+name_table build_table(std::vector<raw_entry>& entries, const entry_order& order,
+                       group_store& groups, std::vector<bool>& listed) {
   name_table t;
+  t.offsets.reserve(entries.size() + 1);
+  t.groups.reserve(entries.size());
   t.offsets.push_back(0);
   std::vector<std::uint32_t> members;
+  std::size_t next = 0;
   for (std::size_t i = 0; i < entries.size();) {
-    std::size_t j = i;
     bool excluded = false;
     members.clear();
-    for (; j < entries.size() && entries[j].key == entries[i].key; ++j) {
+    // Entry i, then the entries after it with its key (not i against itself: that read of the
+    // arena is a cache miss per key).
+    for (std::size_t j = i;
+         j < entries.size() && (j == i || order.same_key(entries[j], entries[i])); ++j) {
       if (entries[j].value == excluded_value) {
         excluded = true;
       } else if (members.empty() || members.back() != entries[j].value) {
         members.push_back(entries[j].value);
       }
+      next = j + 1;
     }
-    t.keys += entries[i].key;
+    order.append_key(entries[i], t.keys);
     t.offsets.push_back(static_cast<std::uint32_t>(t.keys.size()));
     t.groups.push_back(excluded ? excluded_value : groups.intern(members));
-    i = j;
+    listed.push_back(!members.empty());
+    i = next;
   }
-  entries.clear();
-  entries.shrink_to_fit();
+  std::vector<raw_entry>().swap(entries);
+  t.keys.shrink_to_fit();
+  t.offsets.shrink_to_fit();
+  t.groups.shrink_to_fit();
+  return t;
+}
+
+// The keys of both tables' rows with a value (listed by some entry), once each, in order: a
+// merge of two sorted tables, read in sequence (an empty non-terminal check needs any listed
+// name below a name).
+name_table listed_keys(const name_table& a, const std::vector<bool>& a_listed, const name_table& b,
+                       const std::vector<bool>& b_listed) {
+  name_table t;
+  t.offsets.push_back(0);
+  const auto take = [&t](std::string_view k) {
+    if (t.size() > 0 && t.key(t.size() - 1) == k) return;
+    t.keys += k;
+    t.offsets.push_back(static_cast<std::uint32_t>(t.keys.size()));
+    t.groups.push_back(0);
+  };
+  std::size_t i = 0;
+  std::size_t j = 0;
+  while (i < a.size() || j < b.size()) {
+    if (i < a.size() && !a_listed[i]) {
+      ++i;
+    } else if (j < b.size() && !b_listed[j]) {
+      ++j;
+    } else if (j == b.size() || (i < a.size() && a.key(i) <= b.key(j))) {
+      take(a.key(i++));
+    } else {
+      take(b.key(j++));
+    }
+  }
   t.keys.shrink_to_fit();
   t.offsets.shrink_to_fit();
   t.groups.shrink_to_fit();
@@ -209,50 +301,57 @@ class dnset_builder final : public leaf_builder {
     }
     std::size_t len = 0;
     while (len < s.size() && !text::is_space(s[len])) ++len;
-    auto n = dns::name::from_text(s.substr(0, len));
+    const std::string_view name_text = s.substr(0, len);
     s.remove_prefix(len);
-    if (!n || n->is_root()) {
-      ctx.warn("invalid domain name");
+    if (arena_.size() > std::numeric_limits<std::uint32_t>::max() - 256) {
+      ctx.warn("too many names in one set (4 GiB of keys), entry ignored");
       return;
     }
-    n->to_lower();
+    // The key, labels reversed, appended to the arena; most names are plain text, read without
+    // building a dns::name.
+    const auto offset = static_cast<std::uint32_t>(arena_.size());
+    if (!text::append_reversed_name(name_text, arena_)) {
+      auto n = dns::name::from_text(name_text);
+      if (!n || n->is_root()) {
+        ctx.warn("invalid domain name");
+        return;
+      }
+      n->to_lower();
+      for (std::size_t i = n->label_count(); i-- > 0;) {
+        const auto l = n->label(i);
+        arena_.push_back(static_cast<char>(l.size()));
+        arena_.append(reinterpret_cast<const char*>(l.data()), l.size());
+      }
+    }
     text::skip_space(s);
     std::uint32_t value = excluded_value;
     if (!excl) {
       const auto v = entry_value(s, ctx);
-      if (!v) return;
+      if (!v) {
+        arena_.resize(offset);
+        return;
+      }
       value = *v;
     }
-    std::string key;
-    for (std::size_t i = n->label_count(); i-- > 0;) {
-      const auto l = n->label(i);
-      key.push_back(static_cast<char>(l.size()));
-      key.append(reinterpret_cast<const char*>(l.data()), l.size());
-    }
-    if (plain && wild) {
-      plain_.push_back({key, value});
-      wild_.push_back({std::move(key), value});
-    } else if (plain) {
-      plain_.push_back({std::move(key), value});
-    } else {
-      wild_.push_back({std::move(key), value});
-    }
+    const raw_entry e =
+        make_entry(arena_, offset, static_cast<std::uint32_t>(arena_.size() - offset), value);
+    if (plain) plain_.push_back(e);
+    if (wild) wild_.push_back(e);
   }
 
   std::shared_ptr<const leaf> finish(line_context& ctx) override {
     const std::uint32_t def = first_default();
     values_.finalize(subst);
-    std::vector<raw_entry> listed;
-    for (const auto* list : {&plain_, &wild_}) {
-      for (const auto& e : *list) {
-        if (e.value != excluded_value) listed.push_back({e.key, 0});
-      }
-    }
+    const entry_order order{arena_};
+    std::sort(plain_.begin(), plain_.end(), order);
+    std::sort(wild_.begin(), wild_.end(), order);
     group_store groups;
-    auto plain = build_table(plain_, groups);
-    auto wild = build_table(wild_, groups);
-    group_store unused;
-    auto listed_table = build_table(listed, unused);
+    std::vector<bool> plain_listed;
+    std::vector<bool> wild_listed;
+    auto plain = build_table(plain_, order, groups, plain_listed);
+    auto wild = build_table(wild_, order, groups, wild_listed);
+    std::string().swap(arena_);
+    auto listed_table = listed_keys(plain, plain_listed, wild, wild_listed);
     groups.shrink();
     return std::make_shared<dnset_leaf>(
         std::move(values_), def, ttl, ctx.options().rfc5782_test_points, std::move(plain),
@@ -260,6 +359,7 @@ class dnset_builder final : public leaf_builder {
   }
 
  private:
+  std::string arena_;  // every entry's key, end to end
   std::vector<raw_entry> plain_;
   std::vector<raw_entry> wild_;
 };

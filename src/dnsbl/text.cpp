@@ -268,6 +268,35 @@ std::size_t plain_ip4_lines_sse2(std::string_view text, std::uint32_t* out, std:
 #endif
 }
 
+bool append_reversed_name(std::string_view name, std::string& out) {
+  // Wire form: the labels' octets and length octets plus the root's: name.size() + 2.
+  if (name.empty() || name.size() > 253) return false;
+  std::array<std::uint8_t, 128> start{};  // at most 127 labels in 253 octets
+  std::size_t labels = 0;
+  std::size_t from = 0;
+  for (std::size_t i = 0; i <= name.size(); ++i) {
+    if (i < name.size() && name[i] != '.') {
+      if (name[i] == '\\') return false;
+      continue;
+    }
+    const std::size_t len = i - from;
+    if (len == 0 || len > 63) return false;
+    start[labels++] = static_cast<std::uint8_t>(from);
+    from = i + 1;
+  }
+  std::size_t end = name.size();
+  for (std::size_t k = labels; k-- > 0;) {
+    const std::size_t len = end - start[k];
+    out.push_back(static_cast<char>(len));
+    for (std::size_t i = start[k]; i < end; ++i) {
+      const char c = name[i];
+      out.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c);
+    }
+    end = start[k] - 1;  // before the dot
+  }
+  return true;
+}
+
 std::optional<ip4_range> parse_ip4_range(std::string_view& s) {
   const auto a = parse_ip4_prefix(s);
   if (!a) return std::nullopt;

@@ -61,6 +61,14 @@ std::size_t plain_ip4_lines(std::string_view text, std::uint32_t* out, std::size
 std::size_t plain_ip4_lines_sse2(std::string_view text, std::uint32_t* out, std::size_t max,
                                  std::size_t& count);
 
+// A plain domain name (no escapes, labels of 1 to 63 octets, no trailing dot, at most 255
+// octets in wire form) appended to out as a set's key: its labels in reverse order, each after
+// its length octet, ASCII letters lowered ("Mail.Example.COM" -> "\3com\7example\4mail").
+// False, with out untouched, for any other text: dns::name::from_text reads those (escapes, a
+// trailing dot) or refuses them. The same key as from_text, to_lower and a reversed walk of the
+// labels, without building a name.
+bool append_reversed_name(std::string_view name, std::string& out);
+
 struct ip4_range {
   std::uint32_t lo = 0;
   std::uint32_t hi = 0;

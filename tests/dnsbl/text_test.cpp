@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <optional>
+#include <random>
 #include <string>
 
+#include "dns/name.hpp"
 #include "dnsbl/values.hpp"
 
 namespace mx::dnsbl {
@@ -140,6 +142,78 @@ TEST(text, plain_ip4_lines_table) {
         EXPECT_EQ(ip4(out[0]), ip4(want)) << "input: " << line;
         EXPECT_EQ(took, line.size() + 1) << "input: " << line;
       }
+    }
+  }
+}
+
+// append_reversed_name against the general path it stands in for: dns::name::from_text,
+// to_lower and the labels walked in reverse. Where it declines (false, out untouched), that path
+// reads the text or refuses it.
+std::optional<std::string> reversed_by_name(std::string_view text) {
+  auto n = dns::name::from_text(text);
+  if (!n || n->is_root()) return std::nullopt;
+  n->to_lower();
+  std::string key;
+  for (std::size_t i = n->label_count(); i-- > 0;) {
+    const auto l = n->label(i);
+    key.push_back(static_cast<char>(l.size()));
+    key.append(reinterpret_cast<const char*>(l.data()), l.size());
+  }
+  return key;
+}
+
+TEST(text, append_reversed_name_table) {
+  struct name_case {
+    std::string input;
+    std::optional<std::string> want;  // nullopt: declined
+  };
+  const std::string l63(63, 'a');
+  const std::string l64(64, 'a');
+  std::string max_name;  // 253 octets: 63.63.63.61
+  for (int i = 0; i < 3; ++i) max_name += std::string(63, 'b') + ".";
+  max_name += std::string(61, 'c');
+  const name_case cases[] = {
+      {"Mail.Example.COM", std::string("\3com\7example\4mail")},
+      {"x", std::string("\1x")},
+      {"a-b_c.d9", std::string("\2d9\5a-b_c")},
+      {l63 + ".com", "\3com\x3f" + l63},
+      {l64 + ".com", std::nullopt},
+      {max_name, std::nullopt},  // checked below against the general path, which takes it
+      {max_name + "c", std::nullopt},
+      {"example.com.", std::nullopt},  // trailing dot: the general path reads it
+      {"a..b", std::nullopt},
+      {".a", std::nullopt},
+      {"", std::nullopt},
+      {".", std::nullopt},
+      {"a\\.b.c", std::nullopt},
+      {"a\\065.c", std::nullopt},
+  };
+  for (const auto& c : cases) {
+    std::string out = "prefix";
+    const bool took = text::append_reversed_name(c.input, out);
+    if (c.input == max_name) {
+      ASSERT_TRUE(took) << "input: " << c.input;
+      EXPECT_EQ(out.substr(6), reversed_by_name(c.input).value()) << "input: " << c.input;
+      continue;
+    }
+    EXPECT_EQ(took ? std::optional<std::string>(out.substr(6)) : std::nullopt, c.want)
+        << "input: " << c.input;
+    if (!took) {
+      EXPECT_EQ(out, "prefix") << "input: " << c.input;
+    }
+  }
+  // Random text from a small alphabet: where it takes a name, the general path gives the same.
+  std::mt19937 rng(42);
+  const std::string alphabet = "aZ.-\\09_";
+  for (int round = 0; round < 20000; ++round) {
+    std::string in;
+    const std::size_t n = rng() % 12;
+    for (std::size_t i = 0; i < n; ++i) in += alphabet[rng() % alphabet.size()];
+    std::string out;
+    if (text::append_reversed_name(in, out)) {
+      EXPECT_EQ(std::optional<std::string>(out), reversed_by_name(in)) << "input: " << in;
+    } else {
+      EXPECT_TRUE(out.empty()) << "input: " << in;
     }
   }
 }
