@@ -2,9 +2,9 @@
 #include <algorithm>
 #include <optional>
 #include <string>
-#include <unordered_set>
 
 #include "dnsbl/dataset.hpp"
+#include "dnsbl/flat_set.hpp"
 #include "dnsbl/intervals.hpp"
 #include "dnsbl/sets.hpp"
 
@@ -176,7 +176,7 @@ class ip4_builder final : public leaf_builder {
     }
     if (trie) {
       const std::uint64_t key = (std::uint64_t{r->lo} << 8) | static_cast<std::uint64_t>(r->bits);
-      if (!prefixes_.insert(key).second) {
+      if (!prefixes_.insert(key)) {
         char buf[16];
         ctx.warn("duplicated entry for " + std::string(buf, text::ip4_to_text(r->lo, buf)) + "/" +
                  std::to_string(r->bits));
@@ -249,7 +249,11 @@ class ip4_builder final : public leaf_builder {
   }
 
   std::optional<range_list<std::uint32_t>> ranges_;
-  std::unordered_set<std::uint64_t> prefixes_;  // ip4trie: seen (address, bits)
+  struct hash64 {
+    std::uint64_t operator()(std::uint64_t k) const { return mix64(k); }
+  };
+  // ip4trie: seen (address << 8 | bits); all ones is never one (bits <= 32).
+  flat_set<std::uint64_t, hash64> prefixes_{~std::uint64_t{0}};
 };
 
 class ip4tset_builder final : public leaf_builder {

@@ -1,10 +1,10 @@
 // ip6trie and ip6tset: builders and leaves (see sets.hpp).
 #include <algorithm>
-#include <set>
 #include <string>
 #include <utility>
 
 #include "dnsbl/dataset.hpp"
+#include "dnsbl/flat_set.hpp"
 #include "dnsbl/intervals.hpp"
 #include "dnsbl/sets.hpp"
 
@@ -167,7 +167,7 @@ class ip6trie_builder final : public leaf_builder {
       value = *v;
     }
     const u128 lo = to_u128(p->addr);
-    if (!prefixes_.insert({lo, p->bits}).second) {
+    if (!prefixes_.insert({lo, p->bits})) {
       ctx.warn("duplicated entry for " + text::ip6_to_text(p->addr) + "/" +
                std::to_string(p->bits));
       return;
@@ -186,8 +186,18 @@ class ip6trie_builder final : public leaf_builder {
   }
 
  private:
+  struct prefix {
+    u128 lo;
+    int bits;
+    bool operator==(const prefix&) const = default;
+  };
+  struct prefix_hash {
+    std::uint64_t operator()(const prefix& p) const {
+      return mix64(p.lo.hi ^ mix64(p.lo.lo ^ static_cast<std::uint64_t>(p.bits)));
+    }
+  };
   std::vector<tagged_range<u128>> ranges_;
-  std::set<std::pair<u128, int>> prefixes_;
+  flat_set<prefix, prefix_hash> prefixes_{prefix{{}, -1}};  // seen (address, bits); bits >= 0
 };
 
 class ip6tset_builder final : public leaf_builder {
