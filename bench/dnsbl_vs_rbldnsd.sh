@@ -19,7 +19,8 @@
 # mxguard runs `serve --dnsbl ZONE:TYPE:FILE --dnsbl-listen 127.0.0.1:PORT` (one UDP socket and
 # thread per core) as user nobody (setpriv), since serve started as root wants a [service] user.
 #
-# Usage: bench/dnsbl_vs_rbldnsd.sh [a|b|all]   (run as root: rbldnsd chroots)
+# Usage: bench/dnsbl_vs_rbldnsd.sh [a|b|all|types]   (run as root: rbldnsd chroots)
+#   types: only a load-time table for 1,000,000 entries of dnset, ip4trie, ip6tset and ip6trie.
 # Environment: MXGUARD_BIN (build/mxguard), WORK (/tmp/mxguard-dnsbl-bench), DURATION (20),
 #   RELOAD_QPS (20000), RELOAD_SECONDS (15), CLIENTS (dnsperf -c, 4), OUTSTANDING (dnsperf -q, 200),
 #   LOAD_ROUNDS (5: starts of each server for the load-time table), LOAD_ONLY (1: stop after that
@@ -49,9 +50,9 @@ mkdir -p "$WORK"
 chmod 755 "$WORK"
 
 # ---- data ----
-python3 - "$WORK" <<'EOF'
+python3 - "$WORK" "$WHICH" <<'EOF'
 import os, random, sys
-work = sys.argv[1]
+work, which = sys.argv[1], sys.argv[2]
 
 def ip(n):
     return f"{n >> 24}.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
@@ -122,6 +123,35 @@ if not os.path.exists(os.path.join(work, "b.txt")):
 if not os.path.exists(os.path.join(work, "queries-b.txt")):
     listed = [int(l) for l in open(os.path.join(work, "b.listed"))]
     queries("queries-b.txt", listed, random.Random(2))
+
+# The other types, 1,000,000 entries each, for the load-time table of `types`: (c) dnset names
+# (88 % plain, 10 % "*.name", 2 % ".name"), (d) ip4trie prefixes (/32, /24, /28, /30, /16),
+# (e) ip6tset /64s, (f) ip6trie prefixes (/32 to /128).
+if which == "types":
+    rnd = random.Random(5784)
+    words = ["".join(rnd.choice("abcdefghijklmnopqrstuvwxyz0123456789")
+                     for _ in range(rnd.randint(4, 12))) for _ in range(200000)]
+    tlds = ["com", "net", "org", "info", "biz", "ru", "cn", "de", "uk", "io"]
+    def name(i):
+        k = rnd.random()
+        n = f"{rnd.choice(words)}{i}.{rnd.choice(tlds)}"
+        return ("*." + n) if k < 0.10 else ("." + n) if k < 0.12 else n
+    write("c.txt", [SOA, ":127.0.0.2:Listed: $\n"] + [name(i) + "\n" for i in range(1000000)])
+    def prefix4():
+        bits = rnd.choice([32, 32, 32, 24, 24, 28, 30, 16])
+        return f"{ip(listable(rnd) & ((0xFFFFFFFF << (32 - bits)) & 0xFFFFFFFF))}/{bits}\n"
+    write("d.txt", [SOA, ":127.0.0.2:Listed: $\n"] + [prefix4() for _ in range(1000000)])
+    def group4():
+        return ":".join(f"{rnd.getrandbits(16):x}" for _ in range(4)) + "\n"
+    write("e.txt", [SOA, ":127.0.0.2:Listed: $\n"] + [group4() for _ in range(1000000)])
+    def prefix6():
+        bits = rnd.choice([64, 64, 48, 56, 128, 32])
+        n = rnd.getrandbits(128) & (((1 << 128) - 1) ^ ((1 << (128 - bits)) - 1))
+        return ":".join(f"{(n >> (112 - 16 * k)) & 0xFFFF:x}" for k in range(8)) + f"/{bits}\n"
+    write("f.txt", [SOA, ":127.0.0.2:Listed: $\n"] + [prefix6() for _ in range(1000000)])
+    for set_name in "cdef":
+        with open(os.path.join(work, set_name + ".listed"), "w") as f:
+            f.write("16909060\n")  # 1.2.3.4: any name in the zone will do for a first answer
 EOF
 
 # ---- helpers ----
@@ -264,6 +294,19 @@ run_one() {  # set server type file queries port
     "$us_per_query" "$first" "$((serving / 1024))" "$((rss / 1024))" "$completed" \
     "$((r_lost + r_servfail))" "$r_completed"
 }
+
+if [ "$WHICH" = types ]; then
+  echo "Time to the first answer (data load included), median of $LOAD_ROUNDS starts each, in seconds;"
+  echo "1,000,000 entries each (these types load on one thread whatever load_threads says):"
+  echo
+  echo "| data | rbldnsd | mxguard, load_threads = 1 | mxguard, load_threads = $(nproc) (default) | mxguard default, every start |"
+  echo "|---|---|---|---|---|"
+  load_times c dnset c.txt
+  load_times d ip4trie d.txt
+  load_times e ip6tset e.txt
+  load_times f ip6trie f.txt
+  exit 0
+fi
 
 echo "Time to the first answer (data load included), median of $LOAD_ROUNDS starts each, in seconds:"
 echo
