@@ -175,13 +175,7 @@ class ip4_builder final : public leaf_builder {
       value = *v;
     }
     if (trie) {
-      const std::uint64_t key = (std::uint64_t{r->lo} << 8) | static_cast<std::uint64_t>(r->bits);
-      if (!prefixes_.insert(key)) {
-        char buf[16];
-        ctx.warn("duplicated entry for " + std::string(buf, text::ip4_to_text(r->lo, buf)) + "/" +
-                 std::to_string(r->bits));
-        return;
-      }
+      if (!first_of_prefix(r->lo, r->bits, ctx)) return;
       ranges(ctx).push({r->lo, r->hi, value, static_cast<std::uint16_t>(r->bits)});
     } else {
       expand_octet_levels(r->lo, r->hi, value, ranges(ctx));
@@ -189,9 +183,9 @@ class ip4_builder final : public leaf_builder {
   }
 
   std::size_t plain_lines(std::string_view text, line_context& ctx) override {
-    if (type() == dataset_type::ip4trie) return 0;  // line() checks duplicates
     // A lone /32 with the default value, as line() reads "a.b.c.d" (expand_octet_levels keeps
-    // a /32 as it is, on level 32).
+    // a /32 as it is, on level 32; an ip4trie keeps it on level 32, its prefix length, once).
+    const bool trie = type() == dataset_type::ip4trie;
     std::size_t taken = 0;
     std::uint32_t value = 0;
     for (;;) {
@@ -201,8 +195,15 @@ class ip4_builder final : public leaf_builder {
       if (n == 0) return taken;
       if (taken == 0) value = default_entry_value();
       auto& list = ranges(ctx);
-      for (std::size_t i = 0; i < n; ++i) list.push_single(batch[i], value);
-      ctx.line += n;
+      if (trie) {
+        for (std::size_t i = 0; i < n; ++i) {
+          ++ctx.line;  // the line's own number for the warning
+          if (first_of_prefix(batch[i], 32, ctx)) list.push_single(batch[i], value);
+        }
+      } else {
+        for (std::size_t i = 0; i < n; ++i) list.push_single(batch[i], value);
+        ctx.line += n;
+      }
       taken += octets;
       if (n < 256) return taken;
     }
@@ -242,6 +243,15 @@ class ip4_builder final : public leaf_builder {
   }
 
  private:
+  // ip4trie: true the first time (address, bits) is seen; later, a warning as rbldnsd gives.
+  bool first_of_prefix(std::uint32_t lo, int bits, line_context& ctx) {
+    if (prefixes_.insert((std::uint64_t{lo} << 8) | static_cast<std::uint64_t>(bits))) return true;
+    char buf[16];
+    ctx.warn("duplicated entry for " + std::string(buf, text::ip4_to_text(lo, buf)) + "/" +
+             std::to_string(bits));
+    return false;
+  }
+
   // In as many shards as the load has threads (the options are the same for every fork).
   range_list<std::uint32_t>& ranges(line_context& ctx) {
     if (!ranges_) ranges_.emplace(thread_count(ctx.options()));
