@@ -246,6 +246,20 @@ std::vector<tagged_range<K>> sort_ranges(std::vector<std::vector<tagged_range<K>
   return ranges;
 }
 
+// A radix sort's digit counts, each made the position where its digit's run starts (an
+// exclusive prefix sum), for every digit position.
+template <class Counts>
+void counts_to_starts(Counts& counts) {
+  for (auto& c : counts) {
+    std::size_t sum = 0;
+    for (auto& x : c) {
+      const std::size_t k = x;
+      x = sum;
+      sum += k;
+    }
+  }
+}
+
 // IPv4: a radix sort, linear in the number of ranges (a million /32s is the common load, and a
 // comparison sort of them was a quarter of the load time): by lo in three stable passes of 11,
 // 11 and 10 bits, then by level (a stable pass). Digits of 11 bits keep each pass's 2048 write
@@ -279,14 +293,7 @@ std::vector<tagged_range<std::uint32_t>> sort_ranges(
       ++count[3][level_digit(r)];
     }
   }
-  for (auto& c : count) {
-    std::size_t sum = 0;
-    for (auto& x : c) {
-      const std::size_t k = x;
-      x = sum;
-      sum += k;
-    }
-  }
+  counts_to_starts(count);
   std::vector<range> a(n);
   for (auto& c : chunks) {
     for (const auto& r : c) a[count[0][r.lo & 0x7FFu]++] = r;
@@ -349,14 +356,7 @@ void sort_singles(std::vector<Chunk>& chunks, std::span<std::uint32_t> keys_out,
       ++count[2][k >> 22];
     }
   }
-  for (auto& c : count) {
-    std::size_t sum = 0;
-    for (auto& x : c) {
-      const std::size_t k = x;
-      x = sum;
-      sum += k;
-    }
-  }
+  counts_to_starts(count);
   if (uniform) {
     // chunks -> keys_out -> temp -> keys_out.
     std::vector<std::uint32_t, uninit_allocator<std::uint32_t>> temp(n);
