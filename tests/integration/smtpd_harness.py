@@ -57,6 +57,18 @@ def toml_list(items):
     return "[" + ", ".join(f'"{i}"' for i in items) + "]"
 
 
+def terminate(proc, sig=signal.SIGTERM, timeout=20):
+    """Sends sig to a running process and waits for it; kills it when it outlives timeout."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    return proc.returncode
+
+
 class MxServer:
     def __init__(self, tmp_path: Path, trusted=(), relay_domains=(), open_relay=False,
                  max_recipients=100, max_message_size=10485760, max_connections=1000,
@@ -120,14 +132,7 @@ class MxServer:
         raise AssertionError(f"no log line matching {pattern!r} in {timeout}s:\n" + self.log())
 
     def stop(self, sig=signal.SIGTERM, timeout=20):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        return self.proc.returncode if self.proc else None
+        return terminate(self.proc, sig, timeout) if self.proc else None
 
     def kill(self):
         return self.stop(signal.SIGKILL)
@@ -227,12 +232,7 @@ def running_dnsbld(zones, cwd):
         threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
         yield port
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        terminate(proc, timeout=10)
 
 
 def free_udp_port():
@@ -265,9 +265,4 @@ def running_rbldnsd(data_dir, flags, zone_args, probe):
                 assert time.monotonic() < deadline, "rbldnsd did not start"
         yield port
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        terminate(proc, timeout=10)

@@ -28,7 +28,7 @@ import dns.rrset
 import dns.zone
 import pytest
 
-from smtpd_harness import running_rbldnsd
+from smtpd_harness import running_rbldnsd, terminate
 
 BIN = os.path.abspath(os.environ.get("MXGUARD_BIN", "build/mxguard"))
 READY = re.compile(r"dnsbld: listening on 127\.0\.0\.1:(\d+) \(udp, tcp\)")
@@ -140,15 +140,9 @@ class Dnsbld:
         return dns.query.udp(q, "127.0.0.1", port=self.port, timeout=timeout)
 
     def stop(self, sig=signal.SIGTERM, timeout=20):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        code = terminate(self.proc, sig, timeout)
         time.sleep(0.1)
-        return self.proc.returncode
+        return code
 
     def kill(self):
         if self.proc.poll() is None:
