@@ -606,15 +606,12 @@ namespace {
 // level-32 segments covering it, add up to its group; a level-32 exclusion covering it removes
 // it. Read as the pieces are written (over the keys, behind the reading), so the resolved points
 // are never stored.
-template <class K>
+template <class K, class Segment>
 class point_reader {
  public:
-  template <class Segment>
   point_reader(std::span<const K> keys, const std::vector<std::uint32_t>& values,
                std::uint32_t common, const std::vector<Segment>& top, group_store& groups)
-      : keys_(keys), values_(values), common_(common), groups_(groups) {
-    top_.reserve(top.size());
-    for (const auto& seg : top) top_.push_back({seg.lo, seg.hi, seg.group});
+      : keys_(keys), values_(values), common_(common), groups_(groups), top_(top) {
     advance();
   }
   bool more() const { return more_; }
@@ -661,18 +658,13 @@ class point_reader {
   }
 
  private:
-  struct span {
-    K lo;
-    K hi;
-    std::uint32_t group;
-  };
   std::uint32_t value(std::size_t i) const { return values_.empty() ? common_ : values_[i]; }
 
   std::span<const K> keys_;
   const std::vector<std::uint32_t>& values_;
   std::uint32_t common_;
   group_store& groups_;
-  std::vector<span> top_;  // the level-32 segments (a copy: the gaps below are filled later)
+  std::vector<Segment> top_;  // the level-32 segments (a copy: the gaps below are filled later)
   std::vector<std::uint32_t> members_;
   std::size_t k_ = 0;
   std::size_t t_ = 0;
@@ -702,7 +694,7 @@ auto interval_table<K>::resolve(std::vector<std::vector<tagged_range<K>>> chunks
     merged = level_segments(std::span(ranges).subspan(0, i), groups);
     merged.reserve(merged.size() + 2 * (ranges.size() - i) + 16);
   }
-  point_reader<K> points(room, values, common, merged, groups);
+  point_reader<K, segment> points(room, values, common, merged, groups);
   while (i < ranges.size()) {
     std::size_t j = i;
     while (j < ranges.size() && ranges[j].level == ranges[i].level) ++j;
@@ -816,11 +808,7 @@ interval_table<K> interval_table<K>::build(range_list<K> ranges, unsigned thread
     }
   }
 
-  struct piece {
-    K lo;
-    K hi;
-    std::uint32_t group;
-  };
+  using piece = segment;
   const auto group_of = [](const pieces& p, std::size_t i) {
     return p.single_group.empty() ? p.single_common : p.single_group[i];
   };
